@@ -1,0 +1,144 @@
+// Package store is the persistence contract of madx: what the server needs
+// from a database, whatever the engine. Engines live in store/sqlite (the
+// embedded default) and store/mongo (production); both pass the suite in
+// store/storetest. Driver errors become the sentinels below in the engines
+// and nowhere else.
+//
+// Layout, in both engines: every resource version is kept as its canonical
+// FHIR JSON body (the bytes the codec produced, so decimals keep their
+// precision) beside the extracted fields lookups need (Index). A "current"
+// table/collection is unique on (type, id); the history keeps every version.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors. Engines wrap them with the operation and the resource:
+// test with errors.Is.
+var (
+	// ErrNotFound: no resource (or version) with that type and id.
+	ErrNotFound = errors.New("not found")
+	// ErrDeleted: the resource exists but its current version is a deletion.
+	ErrDeleted = errors.New("deleted")
+	// ErrVersionConflict: Change.IfMatch named a version that is not current,
+	// or a concurrent writer won a race the engine could not retry.
+	ErrVersionConflict = errors.New("version conflict")
+	// ErrDuplicateKey: another live resource already holds this business key
+	// (Index.ReportKey) or the resource already exists on a create-only change.
+	ErrDuplicateKey = errors.New("duplicate key")
+	// ErrUnavailable: the database cannot be reached or refused the operation
+	// for a reason that is not the request's fault.
+	ErrUnavailable = errors.New("store unavailable")
+)
+
+// Resource is one stored version of a FHIR resource.
+type Resource struct {
+	Type        string
+	ID          string
+	VersionID   int64
+	LastUpdated time.Time
+	Deleted     bool
+	// Body is the canonical FHIR JSON of this version, meta included; nil for
+	// a deletion.
+	Body  []byte
+	Index Index
+}
+
+// Index holds the fields extracted from a resource for lookups. Empty
+// strings and zero times mean "not applicable".
+type Index struct {
+	// URL, Version and Status of a definition (Measure, ValueSet, CodeSystem).
+	URL     string
+	Version string
+	Status  string
+	// Measure canonical, Subject reference ("Location/<id>" once resolved)
+	// and Period of a MeasureReport.
+	Measure     string
+	Subject     string
+	PeriodStart time.Time
+	PeriodEnd   time.Time
+	// ReportKey is the business identity of a MeasureReport (measure,
+	// subject, period). At most one live resource holds a given key.
+	ReportKey string
+	// ContentHash identifies the content apart from meta, so that loading the
+	// same content twice creates no new version (Change.SkipUnchanged).
+	ContentHash string
+	// Tokens are "name=value" search tokens (identifier=system|value,
+	// name=..., partof=Location/x, ...).
+	Tokens []string
+}
+
+// Change is one write in a Write call.
+type Change struct {
+	Type string
+	ID   string
+	// Delete records a deletion version instead of a body.
+	Delete bool
+	// IfMatch, when non-zero, is the version that must be current (HTTP
+	// If-Match); otherwise the change fails with ErrVersionConflict.
+	IfMatch int64
+	// CreateOnly makes the change fail with ErrDuplicateKey when a live
+	// resource with this type and id exists.
+	CreateOnly bool
+	// SkipUnchanged keeps the current version when it is live and has the
+	// same Index.ContentHash: Result.Unchanged is then true.
+	SkipUnchanged bool
+	Index         Index
+	// Render produces the body for the version the engine assigns, so that
+	// meta.versionId and meta.lastUpdated inside the body agree with the
+	// stored ones. It must not have side effects: an engine may call it more
+	// than once when it retries.
+	Render func(versionID int64, lastUpdated time.Time) ([]byte, error)
+}
+
+// Result is the outcome of one Change.
+type Result struct {
+	Resource Resource
+	// Created is true when no live version existed before (a first version,
+	// or a write after a deletion).
+	Created bool
+	// Unchanged is true when SkipUnchanged kept the current version, or a
+	// deletion found the resource already deleted.
+	Unchanged bool
+}
+
+// Store is the contract every engine implements. Every method takes the
+// request's context. Errors wrap the sentinels above.
+type Store interface {
+	// Read returns the current version. A deleted resource returns its
+	// deletion version together with ErrDeleted; an unknown one ErrNotFound.
+	Read(ctx context.Context, typ, id string) (Resource, error)
+	// ReadVersion returns one version (deletion versions included, with
+	// ErrDeleted), or ErrNotFound.
+	ReadVersion(ctx context.Context, typ, id string, versionID int64) (Resource, error)
+	// History returns every version of one resource, newest first, or
+	// ErrNotFound when it never existed.
+	History(ctx context.Context, typ, id string) ([]Resource, error)
+	// Write applies the changes atomically: either every change is stored
+	// and acknowledged durable, or none is visible and the first failure is
+	// returned (wrapping ErrVersionConflict, ErrDuplicateKey, ErrNotFound for
+	// a deletion of an unknown resource, or ErrUnavailable). Results are in
+	// the order of changes.
+	Write(ctx context.Context, changes []Change) ([]Result, error)
+	// FindCanonical returns the live resources of a type whose Index.URL is
+	// url (and Index.Version is version, when version is not empty), in no
+	// particular order.
+	FindCanonical(ctx context.Context, typ, url, version string) ([]Resource, error)
+	// FindReportKey returns the live resource holding that business key, or
+	// ErrNotFound.
+	FindReportKey(ctx context.Context, key string) (Resource, error)
+	// List calls fn for every live resource of a type, in id order, until fn
+	// returns an error (which List returns).
+	List(ctx context.Context, typ string, fn func(Resource) error) error
+	// Stamp returns a number that changes whenever a resource of one of the
+	// given types is written, by this process or any other sharing the
+	// database: the cheap check behind cache invalidation.
+	Stamp(ctx context.Context, types ...string) (int64, error)
+	// Ping checks that the database answers.
+	Ping(ctx context.Context) error
+	// Close releases the engine's resources.
+	Close() error
+}
