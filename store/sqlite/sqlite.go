@@ -1,0 +1,214 @@
+// Package sqlite is the embedded store engine: one SQLite database file in
+// the data directory, through the pure-Go modernc.org/sqlite driver. It is
+// the default when no MongoDB URI is configured.
+//
+// Layout: `history` keeps every version with its body (a rowid table: bodies
+// of 10+ KB do not belong in a WITHOUT ROWID b-tree, and the rowid is the
+// global write order a system history feed can page on); `current` is a
+// narrow row per (type, id) with the current version and the extracted
+// index columns, so lookups touch small rows and one body read. Writes go
+// through a single connection in BEGIN IMMEDIATE transactions (SQLite has
+// one writer anyway; this turns lock contention into a Go-side queue) and
+// commit with synchronous=FULL in WAL mode, so an acknowledged write
+// survives a crash or power loss. Reads use a pool of read connections that
+// WAL lets run beside the writer.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/madx-project/madx/store"
+	sqlite "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// FileName is the database file's name inside the data directory.
+const FileName = "madx.db"
+
+// schemaVersion is stored in PRAGMA user_version; Open refuses a database
+// written by a newer madx.
+const schemaVersion = 1
+
+// Options configure Open.
+type Options struct {
+	// Dir is the data directory; it is created if missing.
+	Dir string
+	// Now is the clock for lastUpdated; time.Now when nil.
+	Now func() time.Time
+	// ReadConns caps the read connection pool; 2×GOMAXPROCS when zero.
+	ReadConns int
+}
+
+// Store is the SQLite engine. It is safe for concurrent use.
+type Store struct {
+	w    *sql.DB // exactly one connection: the single writer
+	r    *sql.DB // readers
+	now  func() time.Time
+	path string
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the database in opts.Dir and migrates its
+// schema. Errors wrap store.ErrUnavailable.
+func Open(ctx context.Context, opts Options) (*Store, error) {
+	if opts.Dir == "" {
+		return nil, fmt.Errorf("sqlite: open: no data directory: %w", store.ErrUnavailable)
+	}
+	if err := os.MkdirAll(opts.Dir, 0o750); err != nil {
+		return nil, fmt.Errorf("sqlite: open: %v: %w", err, store.ErrUnavailable)
+	}
+	path := filepath.Join(opts.Dir, FileName)
+	s := &Store{now: opts.Now, path: path}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	q := url.Values{}
+	q.Set("_journal_mode", "WAL")
+	q.Set("_synchronous", "FULL")
+	q.Set("_busy_timeout", "10000")
+	q.Set("_txlock", "immediate")
+	var err error
+	if s.w, err = sql.Open("sqlite", "file:"+path+"?"+q.Encode()); err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %v: %w", path, err, store.ErrUnavailable)
+	}
+	s.w.SetMaxOpenConns(1)
+	s.w.SetMaxIdleConns(1)
+	s.w.SetConnMaxLifetime(0)
+	s.w.SetConnMaxIdleTime(0)
+	if err := s.migrate(ctx); err != nil {
+		s.w.Close()
+		return nil, err
+	}
+	rq := url.Values{}
+	rq.Set("_busy_timeout", "10000")
+	rq.Set("_query_only", "1")
+	if s.r, err = sql.Open("sqlite", "file:"+path+"?"+rq.Encode()); err != nil {
+		s.w.Close()
+		return nil, fmt.Errorf("sqlite: open %s for reading: %v: %w", path, err, store.ErrUnavailable)
+	}
+	n := opts.ReadConns
+	if n <= 0 {
+		n = 2 * runtime.GOMAXPROCS(0)
+	}
+	s.r.SetMaxOpenConns(n)
+	s.r.SetMaxIdleConns(n)
+	if err := s.Ping(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Path is the database file's path.
+func (s *Store) Path() string { return s.path }
+
+const schema = `
+CREATE TABLE IF NOT EXISTS history (
+	type    TEXT    NOT NULL,
+	id      TEXT    NOT NULL,
+	version INTEGER NOT NULL,
+	updated INTEGER NOT NULL, -- unix microseconds
+	deleted INTEGER NOT NULL,
+	body    BLOB,
+	idx     BLOB    NOT NULL  -- the Index as JSON, so old versions read back whole
+);
+CREATE UNIQUE INDEX IF NOT EXISTS history_version ON history(type, id, version);
+CREATE INDEX IF NOT EXISTS history_updated ON history(updated);
+CREATE TABLE IF NOT EXISTS current (
+	type         TEXT    NOT NULL,
+	id           TEXT    NOT NULL,
+	version      INTEGER NOT NULL,
+	updated      INTEGER NOT NULL,
+	deleted      INTEGER NOT NULL,
+	url          TEXT,
+	ver          TEXT,
+	status       TEXT,
+	measure      TEXT,
+	subject      TEXT,
+	period_start INTEGER,
+	period_end   INTEGER,
+	report_key   TEXT,
+	hash         TEXT,
+	PRIMARY KEY (type, id)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS current_report_key ON current(report_key) WHERE report_key IS NOT NULL AND deleted = 0;
+CREATE INDEX IF NOT EXISTS current_canonical ON current(type, url, ver) WHERE url IS NOT NULL;
+CREATE INDEX IF NOT EXISTS current_report ON current(measure, period_start) WHERE measure IS NOT NULL;
+CREATE INDEX IF NOT EXISTS current_subject ON current(subject, period_start) WHERE subject IS NOT NULL;
+CREATE TABLE IF NOT EXISTS tokens (
+	type  TEXT NOT NULL,
+	token TEXT NOT NULL,
+	id    TEXT NOT NULL,
+	PRIMARY KEY (type, token, id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS tokens_owner ON tokens(type, id);
+CREATE TABLE IF NOT EXISTS stamps (
+	type TEXT PRIMARY KEY,
+	n    INTEGER NOT NULL
+) WITHOUT ROWID;
+`
+
+func (s *Store) migrate(ctx context.Context) error {
+	var v int
+	if err := s.w.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		return fmt.Errorf("sqlite: open %s: %v: %w", s.path, err, store.ErrUnavailable)
+	}
+	if v > schemaVersion {
+		return fmt.Errorf("sqlite: open %s: schema version %d is newer than this madx (%d): %w", s.path, v, schemaVersion, store.ErrUnavailable)
+	}
+	if _, err := s.w.ExecContext(ctx, schema); err != nil {
+		return fmt.Errorf("sqlite: create schema in %s: %v: %w", s.path, err, store.ErrUnavailable)
+	}
+	if _, err := s.w.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {
+		return fmt.Errorf("sqlite: set schema version: %v: %w", err, store.ErrUnavailable)
+	}
+	return nil
+}
+
+// Ping checks both connection pools.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.r.PingContext(ctx); err != nil {
+		return fmt.Errorf("sqlite: ping: %v: %w", err, store.ErrUnavailable)
+	}
+	return nil
+}
+
+// Close closes the database; in-flight writes finish first because the
+// writer pool is drained by database/sql.
+func (s *Store) Close() error {
+	var errs []error
+	if s.r != nil {
+		errs = append(errs, s.r.Close())
+	}
+	if s.w != nil {
+		// Fold the WAL back into the main file so the data directory is
+		// one self-contained file after a clean stop.
+		_, _ = s.w.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+		errs = append(errs, s.w.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// translate maps driver errors to store sentinels; err is never nil.
+func translate(op string, err error) error {
+	var se *sqlite.Error
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("sqlite: %s: %w", op, store.ErrNotFound)
+	case errors.As(err, &se) && (se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY):
+		return fmt.Errorf("sqlite: %s: %w", op, store.ErrDuplicateKey)
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("sqlite: %s: %w", op, err)
+	default:
+		return fmt.Errorf("sqlite: %s: %v: %w", op, err, store.ErrUnavailable)
+	}
+}

@@ -1,0 +1,166 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/madx-project/madx/store"
+)
+
+// Write implements store.Store: every change in one IMMEDIATE transaction,
+// committed with synchronous=FULL before it returns.
+func (s *Store) Write(ctx context.Context, changes []store.Change) ([]store.Result, error) {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, translate("begin write", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	// One timestamp for the whole write: a transaction happens at one instant.
+	now := s.now().UTC().Truncate(time.Microsecond)
+	results := make([]store.Result, len(changes))
+	touched := map[string]bool{}
+	for i, c := range changes {
+		if results[i], err = s.apply(ctx, tx, c, now); err != nil {
+			return nil, err
+		}
+		if !results[i].Unchanged {
+			touched[c.Type] = true
+		}
+	}
+	for typ := range touched {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO stamps(type, n) VALUES (?, 1)
+			ON CONFLICT(type) DO UPDATE SET n = n + 1`, typ); err != nil {
+			return nil, translate("bump stamp "+typ, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, translate("commit", err)
+	}
+	return results, nil
+}
+
+type currentRow struct {
+	exists  bool
+	version int64
+	deleted bool
+	hash    string
+}
+
+func (s *Store) apply(ctx context.Context, tx *sql.Tx, c store.Change, now time.Time) (store.Result, error) {
+	op := "write " + c.Type + "/" + c.ID
+	var cur currentRow
+	var hash sql.NullString
+	var deleted int
+	err := tx.QueryRowContext(ctx, `SELECT version, deleted, hash FROM current WHERE type = ? AND id = ?`, c.Type, c.ID).
+		Scan(&cur.version, &deleted, &hash)
+	switch {
+	case err == nil:
+		cur.exists, cur.deleted, cur.hash = true, deleted != 0, hash.String
+	case errors.Is(err, sql.ErrNoRows):
+	default:
+		return store.Result{}, translate(op, err)
+	}
+	live := cur.exists && !cur.deleted
+
+	if c.IfMatch != 0 && (!cur.exists || cur.version != c.IfMatch) {
+		return store.Result{}, fmt.Errorf("sqlite: %s: If-Match version %d, current %d: %w", op, c.IfMatch, cur.version, store.ErrVersionConflict)
+	}
+	if c.CreateOnly && live {
+		return store.Result{}, fmt.Errorf("sqlite: %s: exists: %w", op, store.ErrDuplicateKey)
+	}
+	if c.Delete {
+		if !cur.exists {
+			return store.Result{}, fmt.Errorf("sqlite: delete %s/%s: %w", c.Type, c.ID, store.ErrNotFound)
+		}
+		if cur.deleted {
+			r, err := s.versionIn(ctx, tx, c.Type, c.ID, cur.version)
+			return store.Result{Resource: r, Unchanged: true}, err
+		}
+	}
+	if c.SkipUnchanged && live && c.Index.ContentHash != "" && cur.hash == c.Index.ContentHash {
+		r, err := s.versionIn(ctx, tx, c.Type, c.ID, cur.version)
+		return store.Result{Resource: r, Unchanged: true}, err
+	}
+
+	r := store.Resource{Type: c.Type, ID: c.ID, VersionID: cur.version + 1, LastUpdated: now, Deleted: c.Delete, Index: c.Index}
+	if c.Delete {
+		// A deletion keeps the last live index (so history reads whole) but
+		// no longer holds the business key: see current.deleted below.
+		prev, err := s.versionIn(ctx, tx, c.Type, c.ID, cur.version)
+		if err != nil {
+			return store.Result{}, err
+		}
+		r.Index = prev.Index
+	} else {
+		if c.Render == nil {
+			return store.Result{}, fmt.Errorf("sqlite: %s: change has no Render", op)
+		}
+		if r.Body, err = c.Render(r.VersionID, now); err != nil {
+			return store.Result{}, fmt.Errorf("sqlite: %s: render body: %w", op, err)
+		}
+	}
+	idx, err := json.Marshal(r.Index)
+	if err != nil {
+		return store.Result{}, fmt.Errorf("sqlite: %s: encode index: %w", op, err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO history(type, id, version, updated, deleted, body, idx) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		r.Type, r.ID, r.VersionID, now.UnixMicro(), boolInt(r.Deleted), r.Body, idx); err != nil {
+		return store.Result{}, translate(op, err)
+	}
+	x := r.Index
+	if _, err := tx.ExecContext(ctx, `INSERT INTO current(type, id, version, updated, deleted, url, ver, status, measure, subject, period_start, period_end, report_key, hash)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT(type, id) DO UPDATE SET version = excluded.version, updated = excluded.updated, deleted = excluded.deleted,
+			url = excluded.url, ver = excluded.ver, status = excluded.status, measure = excluded.measure, subject = excluded.subject,
+			period_start = excluded.period_start, period_end = excluded.period_end, report_key = excluded.report_key, hash = excluded.hash`,
+		r.Type, r.ID, r.VersionID, now.UnixMicro(), boolInt(r.Deleted),
+		null(x.URL), null(x.Version), null(x.Status), null(x.Measure), null(x.Subject),
+		nullTime(x.PeriodStart), nullTime(x.PeriodEnd), null(x.ReportKey), null(x.ContentHash)); err != nil {
+		return store.Result{}, translate(op, err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM tokens WHERE type = ? AND id = ?`, r.Type, r.ID); err != nil {
+		return store.Result{}, translate(op, err)
+	}
+	if !r.Deleted {
+		for _, tok := range x.Tokens {
+			if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO tokens(type, token, id) VALUES (?, ?, ?)`, r.Type, tok, r.ID); err != nil {
+				return store.Result{}, translate(op, err)
+			}
+		}
+	}
+	return store.Result{Resource: r, Created: !live}, nil
+}
+
+// versionIn reads one version inside the write transaction.
+func (s *Store) versionIn(ctx context.Context, tx *sql.Tx, typ, id string, vid int64) (store.Resource, error) {
+	r, err := scanVersion(tx.QueryRowContext(ctx, `SELECT `+versionColumns+` FROM history h WHERE h.type = ? AND h.id = ? AND h.version = ?`, typ, id, vid))
+	if err != nil {
+		return store.Resource{}, translate(fmt.Sprintf("read %s/%s/_history/%d", typ, id, vid), err)
+	}
+	return r, nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func null(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func nullTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixMicro()
+}
