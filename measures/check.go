@@ -143,8 +143,12 @@ type firstSeen struct {
 	big   map[int]int
 }
 
-// see records index at pos and returns the earlier position, if any.
+// see records index at pos and returns the earlier position, if any. A
+// negative index is never recorded.
 func (f *firstSeen) see(index, pos int) (prev int, dup bool) {
+	if index < 0 {
+		return 0, false
+	}
 	if index < len(f.small) {
 		if p := f.small[index]; p > 0 {
 			return int(p) - 1, true

@@ -1,7 +1,6 @@
 package measures
 
 import (
-	"sort"
 	"strings"
 
 	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
@@ -51,14 +50,12 @@ func firstCode(cc *dtpb.CodeableConcept) string {
 // hasCode reports whether any coding of cc carries a code.
 func hasCode(cc *dtpb.CodeableConcept) bool { return firstCode(cc) != "" }
 
-// listCodes renders at most max codes, sorted, for "one of: ..." diagnostics.
+// listCodes renders at most max codes for "one of: ..." diagnostics.
 func listCodes(codes []string, max int) string {
-	sorted := append([]string(nil), codes...)
-	sort.Strings(sorted)
-	if len(sorted) <= max {
-		return strings.Join(sorted, ", ")
+	if len(codes) <= max {
+		return strings.Join(codes, ", ")
 	}
-	return strings.Join(sorted[:max], ", ") + ", ... (" + itoa(len(sorted)-max) + " more)"
+	return strings.Join(codes[:max], ", ") + ", ... (" + itoa(len(codes)-max) + " more)"
 }
 
 // contentNameOf turns a google/fhir enum name (DEPENDS_ON) into its FHIR

@@ -204,20 +204,3 @@ func (a *codeSet) subtractSystem(system string) {
 	a.exceptSystems[system] = struct{}{}
 }
 
-// listed returns the certain members for "one of: ..." diagnostics: bare
-// codes when the set has a single system, system|code otherwise.
-func (s *codeSet) listed() []string {
-	systems := map[string]struct{}{}
-	for k := range s.codes {
-		systems[k.system] = struct{}{}
-	}
-	out := make([]string, 0, len(s.codes))
-	for k := range s.codes {
-		if len(systems) == 1 {
-			out = append(out, k.code)
-		} else {
-			out = append(out, k.String())
-		}
-	}
-	return out
-}

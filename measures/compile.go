@@ -180,7 +180,7 @@ func compileComponent(e *expander, artifacts map[string]labelled, label, expr st
 	}
 	cd.set = x.set
 	cd.expected = "a code of " + cd.artifact + " (Measure relatedArtifact '" + label + "')"
-	if codes := x.set.listed(); len(codes) > 0 {
+	if codes := e.listed(x.set); len(codes) > 0 {
 		cd.expected += ", one of: " + listCodes(codes, 20)
 	}
 	var issues []oo.Issue

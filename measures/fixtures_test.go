@@ -28,6 +28,8 @@ const (
 	literalReport  = reportsDir + "/MeasureReport-mADX-MeasureReport-example-literal-subject.json"
 )
 
+var t_ctx = context.Background()
+
 // parse decodes FHIR JSON into its ContainedResource.
 func parse(tb testing.TB, data []byte) *bcrpb.ContainedResource {
 	tb.Helper()

@@ -327,7 +327,11 @@ func (gd *groupDef) matchStratifier(s *mrpb.MeasureReport_Group_Stratifier) *str
 		all := true
 		for ci, comp := range comps {
 			k := sd.componentIndex(comp.GetCode())
-			if _, dup := seen.see(k, ci); k < 0 || dup {
+			if k < 0 {
+				all = false
+				break
+			}
+			if _, dup := seen.see(k, ci); dup {
 				all = false
 				break
 			}

@@ -314,6 +314,51 @@ func (e *expander) dependencies() []string {
 	return out
 }
 
+// listed returns the certain members of set for diagnostics: in the
+// document order of their CodeSystems where the expander read them, the
+// rest sorted; bare codes when the set has a single system, system|code
+// otherwise.
+func (e *expander) listed(set *codeSet) []string {
+	systems := map[string]struct{}{}
+	for k := range set.codes {
+		systems[k.system] = struct{}{}
+	}
+	render := func(k codeKey) string {
+		if len(systems) == 1 {
+			return k.code
+		}
+		return k.String()
+	}
+	var out []string
+	done := map[codeKey]bool{}
+	urls := make([]string, 0, len(e.systems))
+	for canon := range e.systems {
+		urls = append(urls, canon)
+	}
+	sort.Strings(urls)
+	for _, canon := range urls {
+		idx := e.systems[canon]
+		if idx == nil {
+			continue
+		}
+		for _, c := range idx.codes {
+			k := codeKey{system: idx.url, code: c}
+			if _, ok := set.codes[k]; ok && !done[k] {
+				done[k] = true
+				out = append(out, render(k))
+			}
+		}
+	}
+	var rest []string
+	for k := range set.codes {
+		if !done[k] {
+			rest = append(rest, render(k))
+		}
+	}
+	sort.Strings(rest)
+	return append(out, rest...)
+}
+
 func joinGaps(gaps []string) string {
 	seen := map[string]bool{}
 	var out []string
