@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
 	mrpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/measure_report_go_proto"
+	"github.com/google/go-cmp/cmp"
 
 	oo "github.com/madx-project/madx/operationoutcome"
 )

@@ -203,4 +203,3 @@ func (a *codeSet) subtractSystem(system string) {
 	delete(a.open, system)
 	a.exceptSystems[system] = struct{}{}
 }
-
