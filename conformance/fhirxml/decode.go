@@ -1,0 +1,308 @@
+package fhirxml
+
+import (
+	"bytes"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/fhir/go/jsonformat/fhirvalidate"
+	bundlepb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/bundle_and_contained_resource_go_proto"
+	"google.golang.org/protobuf/proto"
+
+	oo "github.com/madx-project/madx/operationoutcome"
+)
+
+// Default limits of a zero Decoder.
+const (
+	// DefaultMaxDepth bounds element nesting. The deepest mADX path
+	// (Bundle.entry.resource.MeasureReport.group.stratifier.stratum.
+	// component.value.coding.system) is 11 deep; narratives and nested
+	// extensions add a few more.
+	DefaultMaxDepth = 100
+	// DefaultMaxElements bounds the number of elements, XHTML included. The
+	// largest mADX example Bundle has about 6,000.
+	DefaultMaxElements = 1_000_000
+	// maxIssues caps the issues collected before decoding gives up, so a
+	// hostile body cannot make the answer grow with its size.
+	maxIssues = 100
+)
+
+// Decoder decodes FHIR R4 XML resources. The zero value is ready to use and
+// applies the defaults; set a field to change one limit.
+type Decoder struct {
+	// MaxDepth is the deepest element nesting accepted, the root being 1;
+	// 0 means DefaultMaxDepth.
+	MaxDepth int
+	// MaxElements is the most elements accepted in one body, XHTML
+	// elements included; 0 means DefaultMaxElements.
+	MaxElements int
+	// TimeZone is recorded for dates and dateTimes written without one (a
+	// day, month or year), as jsonformat.NewUnmarshaller's tz argument; nil
+	// means UTC.
+	TimeZone *time.Location
+}
+
+// Unmarshal decodes one FHIR R4 resource in XML with a zero Decoder. See
+// Decoder.Unmarshal.
+func Unmarshal(data []byte) (proto.Message, error) {
+	return Decoder{}.Unmarshal(data)
+}
+
+// Unmarshal decodes one FHIR R4 resource in XML into its proto: the concrete
+// resource message, such as *measure_report_go_proto.MeasureReport or
+// *bundle_and_contained_resource_go_proto.Bundle.
+//
+// Every error is an *operationoutcome.Error. Its status is 415 when the XML
+// declaration names an encoding other than UTF-8 (or the body starts with a
+// UTF-16 or UTF-32 byte order mark), and 400 for everything else: XML that is
+// not well-formed, a DOCTYPE or entity declaration (security), limits
+// exceeded (too-long, too-costly), elements that are unknown, out of order
+// or repeated (structure), primitive values that do not parse (value,
+// code-invalid) and the failures of google/fhir's fhirvalidate (required,
+// value, invalid). Element-level problems are all collected, one issue each,
+// with a FHIRPath expression; failures of the XML itself stop decoding.
+// Comments and processing instructions are ignored.
+func (dc Decoder) Unmarshal(data []byte) (proto.Message, error) {
+	st := &decodeState{
+		maxDepth:    orDefault(dc.MaxDepth, DefaultMaxDepth),
+		maxElements: orDefault(dc.MaxElements, DefaultMaxElements),
+		loc:         dc.TimeZone,
+	}
+	if st.loc == nil {
+		st.loc = time.UTC
+	}
+	if err := st.start(data); err != nil {
+		return nil, err
+	}
+	cr := &bundlepb.ContainedResource{}
+	root, err := st.prolog()
+	if err != nil {
+		return nil, err
+	}
+	res, err := st.resource(root, cr.ProtoReflect(), "")
+	if err != nil {
+		return nil, err
+	}
+	if err := st.epilog(); err != nil {
+		return nil, err
+	}
+	if len(st.issues) > 0 {
+		return nil, oo.New(http.StatusBadRequest, st.issues...)
+	}
+	// Only a cleanly parsed resource is validated, as in jsonformat:
+	// after a parse problem, missing-element reports would be noise.
+	rep := &validationReporter{}
+	if err := fhirvalidate.ValidateWithErrorReporter(cr, rep); err != nil {
+		return nil, oo.Wrap(http.StatusInternalServerError, fmt.Errorf("fhirxml: validate: %w", err))
+	}
+	if len(rep.issues) > 0 {
+		return nil, oo.New(http.StatusBadRequest, rep.issues...)
+	}
+	return res.Interface(), nil
+}
+
+func orDefault(n, def int) int {
+	if n <= 0 {
+		return def
+	}
+	return n
+}
+
+// decodeState is one decoding pass.
+type decodeState struct {
+	data        []byte
+	xd          *xml.Decoder
+	loc         *time.Location
+	maxDepth    int
+	maxElements int
+	depth       int
+	elements    int
+	// tokStart is the offset of the token last returned by next, used to
+	// keep the narrative div as written.
+	tokStart int64
+	// charset is the encoding an XML declaration named, if not UTF-8.
+	charset string
+	issues  []oo.Issue
+}
+
+var (
+	utf8BOM    = []byte{0xEF, 0xBB, 0xBF}
+	otherBOMs  = [][]byte{{0x00, 0x00, 0xFE, 0xFF}, {0xFF, 0xFE, 0x00, 0x00}, {0xFE, 0xFF}, {0xFF, 0xFE}}
+	errCharset = errors.New("fhirxml: only UTF-8 is accepted")
+)
+
+func (st *decodeState) start(data []byte) error {
+	for _, bom := range otherBOMs {
+		if bytes.HasPrefix(data, bom) {
+			return oo.Errorf(http.StatusUnsupportedMediaType, oo.NotSupported, "",
+				"The body starts with a UTF-16 or UTF-32 byte order mark; FHIR XML must be sent in UTF-8.")
+		}
+	}
+	st.data = bytes.TrimPrefix(data, utf8BOM)
+	st.xd = xml.NewDecoder(bytes.NewReader(st.data))
+	st.xd.Strict = true
+	// encoding/xml asks for a charset reader only when the XML
+	// declaration names an encoding other than UTF-8; refusing it is how
+	// a non-UTF-8 body is told apart from malformed XML.
+	st.xd.CharsetReader = func(label string, input io.Reader) (io.Reader, error) {
+		if strings.EqualFold(label, "utf8") {
+			return input, nil
+		}
+		st.charset = label
+		return nil, errCharset
+	}
+	return nil
+}
+
+// next returns the next start element, end element or text, enforcing the
+// limits and refusing markup declarations. path names where the reader is,
+// for the expression of a fatal issue.
+func (st *decodeState) next(path string) (xml.Token, error) {
+	for {
+		st.tokStart = st.xd.InputOffset()
+		tok, err := st.xd.Token()
+		if err != nil {
+			return nil, st.readError(err, path)
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			st.depth++
+			st.elements++
+			if st.depth > st.maxDepth {
+				return nil, st.fatal(http.StatusBadRequest, oo.TooCostly, path,
+					"Elements are nested more than %d deep at <%s>; this server accepts at most %d levels.", st.maxDepth, t.Name.Local, st.maxDepth)
+			}
+			if st.elements > st.maxElements {
+				return nil, st.fatal(http.StatusBadRequest, oo.TooLong, path,
+					"The body has more than %d elements; this server accepts at most %d per resource.", st.maxElements, st.maxElements)
+			}
+			return t, nil
+		case xml.EndElement:
+			st.depth--
+			return t, nil
+		case xml.CharData:
+			return t, nil
+		case xml.Directive:
+			return nil, st.directive(t, path)
+		case xml.Comment, xml.ProcInst:
+			// Comments carry no FHIR content; processing instructions
+			// (other than the declaration, checked by encoding/xml) are
+			// ignored, never acted on.
+		}
+	}
+}
+
+// directive refuses <!DOCTYPE>, <!ENTITY> and every other declaration:
+// they are how entity expansion ("billion laughs") and external entities
+// (XXE) attacks start, and FHIR XML never needs them.
+func (st *decodeState) directive(d xml.Directive, path string) error {
+	word, _, _ := strings.Cut(strings.TrimSpace(string(d)), " ")
+	if len(word) > 20 {
+		word = word[:20]
+	}
+	return st.fatal(http.StatusBadRequest, oo.Security, path,
+		"Found the markup declaration <!%s ...>; FHIR XML must not contain a DOCTYPE, entity or other declaration, and this server never processes them.", word)
+}
+
+func (st *decodeState) readError(err error, path string) error {
+	if st.charset != "" {
+		return st.fatal(http.StatusUnsupportedMediaType, oo.NotSupported, "",
+			"The XML declaration names the encoding %q; FHIR XML must be UTF-8.", truncate(st.charset, 40))
+	}
+	var se *xml.SyntaxError
+	switch {
+	case errors.Is(err, io.EOF):
+		return st.fatal(http.StatusBadRequest, oo.Structure, path, "The body ended before the XML was complete (an element is not closed).")
+	case errors.As(err, &se):
+		return st.fatal(http.StatusBadRequest, oo.Structure, path, "The body is not well-formed XML: line %d: %s.", se.Line, se.Msg)
+	}
+	return st.fatal(http.StatusBadRequest, oo.Structure, path, "The body is not well-formed XML: %s.", truncate(err.Error(), 200))
+}
+
+// prolog reads up to the root element.
+func (st *decodeState) prolog() (xml.StartElement, error) {
+	if len(bytes.TrimSpace(st.data)) == 0 {
+		return xml.StartElement{}, st.fatal(http.StatusBadRequest, oo.Structure, "", "The body is empty; expected a FHIR resource such as <MeasureReport xmlns=\"http://hl7.org/fhir\">.")
+	}
+	for {
+		tok, err := st.next("")
+		if err != nil {
+			return xml.StartElement{}, err
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			return t, nil
+		case xml.CharData:
+			if !isSpace(t) {
+				return xml.StartElement{}, st.fatal(http.StatusBadRequest, oo.Structure, "", "Found text %q before the root element; expected a FHIR resource element.", excerpt(t))
+			}
+		}
+	}
+}
+
+// epilog reads what follows the root element: only whitespace, comments
+// and processing instructions may.
+func (st *decodeState) epilog() error {
+	for {
+		st.tokStart = st.xd.InputOffset()
+		tok, err := st.xd.Token()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return st.readError(err, "")
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			return st.fatal(http.StatusBadRequest, oo.Structure, "", "Found a second root element <%s>; a body holds exactly one resource.", t.Name.Local)
+		case xml.CharData:
+			if !isSpace(t) {
+				return st.fatal(http.StatusBadRequest, oo.Structure, "", "Found text %q after the root element.", excerpt(t))
+			}
+		case xml.Directive:
+			return st.directive(t, "")
+		}
+	}
+}
+
+// report records a problem with one element and says whether decoding may
+// go on; past maxIssues it returns the fatal error to stop with.
+func (st *decodeState) report(code oo.IssueType, expr, format string, args ...any) error {
+	st.issues = append(st.issues, oo.Issuef(oo.SeverityFatal, code, expr, format, args...))
+	if len(st.issues) >= maxIssues {
+		return st.fatal(http.StatusBadRequest, oo.TooCostly, "", "Stopped after %d problems; fix these and send the resource again.", maxIssues)
+	}
+	return nil
+}
+
+// fatal ends decoding with the issues found so far plus this one.
+func (st *decodeState) fatal(status int, code oo.IssueType, expr, format string, args ...any) error {
+	issues := append(st.issues, oo.Issuef(oo.SeverityFatal, code, expr, format, args...))
+	return oo.New(status, issues...)
+}
+
+func isSpace(b []byte) bool {
+	for _, c := range b {
+		if c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+			return false
+		}
+	}
+	return true
+}
+
+// excerpt quotes at most 40 bytes of user text for a diagnostic.
+func excerpt(b []byte) string {
+	return truncate(strings.TrimSpace(string(b)), 40)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "..."
+}
