@@ -1,0 +1,267 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/madx-project/madx/conformance"
+)
+
+func load(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var (
+		sc       storeConfig
+		srvURL   string
+		token    string
+		logLevel string
+	)
+	fset := flag.NewFlagSet("madx load", flag.ContinueOnError)
+	fset.SetOutput(stderr)
+	sc.register(fset, getenv)
+	fset.StringVar(&srvURL, "server", getenv("MADX_SERVER"), "FHIR base URL of a running server to load into, instead of opening the store directly (MADX_SERVER)")
+	fset.StringVar(&token, "token", getenv("MADX_TOKEN"), "bearer token for --server (MADX_TOKEN)")
+	fset.StringVar(&logLevel, "log-level", envOr(getenv, "MADX_LOG_LEVEL", "warn"), "log level of the embedded server (MADX_LOG_LEVEL)")
+	if err := fset.Parse(args); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fset.NArg() == 0 {
+		return fmt.Errorf("%w: madx load needs at least one file or directory", errUsage)
+	}
+	l := &loader{out: stdout, token: token}
+	if srvURL != "" {
+		l.client, l.base = &http.Client{}, strings.TrimSuffix(srvURL, "/")
+		return l.loadPaths(ctx, fset.Args())
+	}
+	log, err := newLogger(stderr, logLevel)
+	if err != nil {
+		return err
+	}
+	st, err := sc.open(ctx, log)
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	defer st.Close()
+	const base = "http://madx.invalid/fhir"
+	h, err := newHandler(st, log, base, "/fhir", 1<<30, 1<<20)
+	if err != nil {
+		return err
+	}
+	l.client, l.base = inProcessClient(h), base
+	return l.loadPaths(ctx, fset.Args())
+}
+
+// loader PUTs definitions to a FHIR server, in-process or remote, so that a
+// load gets exactly the validation and versioning of an HTTP client.
+type loader struct {
+	client *http.Client
+	base   string
+	token  string
+	out    io.Writer
+}
+
+// inProcessClient sends requests straight to h, without a socket.
+func inProcessClient(h http.Handler) *http.Client {
+	return &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		return rec.Result(), nil
+	})}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// item is one resource to load.
+type item struct {
+	file string
+	typ  string
+	id   string
+	body json.RawMessage
+}
+
+// loadOrder puts what others depend on first: code systems before the value
+// sets that include them, organizations before their locations, all
+// terminology before the measures that name it.
+var loadOrder = []string{"CodeSystem", "ValueSet", "Organization", "Location", "Measure"}
+
+func (l *loader) loadPaths(ctx context.Context, paths []string) error {
+	var items []item
+	var failed int
+	for _, p := range paths {
+		files, err := jsonFiles(p)
+		if err != nil {
+			return err
+		}
+		for _, f := range files {
+			its, err := readItems(f)
+			if err != nil {
+				fmt.Fprintf(l.out, "%s: FAILED: %v\n", f, err)
+				failed++
+				continue
+			}
+			items = append(items, its...)
+		}
+	}
+	sort.SliceStable(items, func(i, j int) bool { return rank(items[i].typ) < rank(items[j].typ) })
+	loaded := 0
+	for _, it := range items {
+		msg, err := l.put(ctx, it)
+		if err != nil {
+			fmt.Fprintf(l.out, "%s: %s/%s FAILED: %v\n", it.file, it.typ, it.id, err)
+			failed++
+			continue
+		}
+		fmt.Fprintf(l.out, "%s: %s/%s %s\n", it.file, it.typ, it.id, msg)
+		loaded++
+	}
+	fmt.Fprintf(l.out, "loaded %d resources, %d failed\n", loaded, failed)
+	if failed > 0 {
+		return fmt.Errorf("%d of the resources or files could not be loaded", failed)
+	}
+	return nil
+}
+
+func rank(typ string) int {
+	if i := slices.Index(loadOrder, typ); i >= 0 {
+		return i
+	}
+	return len(loadOrder)
+}
+
+// jsonFiles lists the .json files at p (a file, or a directory walked in
+// name order).
+func jsonFiles(p string) ([]string, error) {
+	st, err := os.Stat(p)
+	if err != nil {
+		return nil, err
+	}
+	if !st.IsDir() {
+		return []string{p}, nil
+	}
+	var out []string
+	err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && strings.EqualFold(filepath.Ext(path), ".json") {
+			out = append(out, path)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// readItems reads a resource, or the resources of a Bundle's entries.
+func readItems(file string) ([]item, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	var head struct {
+		ResourceType string `json:"resourceType"`
+		ID           string `json:"id"`
+		Entry        []struct {
+			Resource json.RawMessage `json:"resource"`
+		} `json:"entry"`
+	}
+	if err := json.Unmarshal(b, &head); err != nil {
+		return nil, fmt.Errorf("not JSON: %v", err)
+	}
+	if head.ResourceType != "Bundle" {
+		return checkItem(item{file: file, typ: head.ResourceType, id: head.ID, body: b})
+	}
+	var out []item
+	for i, e := range head.Entry {
+		var r struct {
+			ResourceType string `json:"resourceType"`
+			ID           string `json:"id"`
+		}
+		if err := json.Unmarshal(e.Resource, &r); err != nil {
+			return nil, fmt.Errorf("entry %d: %v", i, err)
+		}
+		it, err := checkItem(item{file: fmt.Sprintf("%s#entry[%d]", file, i), typ: r.ResourceType, id: r.ID, body: e.Resource})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, it...)
+	}
+	return out, nil
+}
+
+func checkItem(it item) ([]item, error) {
+	if !slices.Contains(conformance.DefinitionTypes(), it.typ) {
+		return nil, fmt.Errorf("%s is not a definition type (%s)", it.typ, strings.Join(conformance.DefinitionTypes(), ", "))
+	}
+	if it.id == "" {
+		return nil, fmt.Errorf("%s has no id; definitions are loaded by id so that loading twice is idempotent", it.typ)
+	}
+	return []item{it}, nil
+}
+
+// put PUTs one resource and says what happened to it.
+func (l *loader) put(ctx context.Context, it item) (string, error) {
+	url := l.base + "/" + it.typ + "/" + it.id
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, url, bytes.NewReader(it.body))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Content-Type", conformance.MediaFHIRJSON)
+	req.Header.Set("Prefer", "return=OperationOutcome")
+	if l.token != "" {
+		req.Header.Set("Authorization", "Bearer "+l.token)
+	}
+	resp, err := l.client.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	var outcome struct {
+		Issue []struct {
+			Severity    string   `json:"severity"`
+			Diagnostics string   `json:"diagnostics"`
+			Expression  []string `json:"expression"`
+		} `json:"issue"`
+	}
+	_ = json.Unmarshal(body, &outcome)
+	var texts []string
+	for _, is := range outcome.Issue {
+		t := is.Severity + ": " + is.Diagnostics
+		if len(is.Expression) > 0 {
+			t += " (at " + strings.Join(is.Expression, ", ") + ")"
+		}
+		texts = append(texts, t)
+	}
+	switch resp.StatusCode {
+	case http.StatusOK, http.StatusCreated:
+		status := "updated"
+		if resp.StatusCode == http.StatusCreated {
+			status = "created"
+		}
+		for _, t := range texts {
+			if strings.Contains(t, " unchanged at version ") {
+				status = "unchanged"
+			} else if !strings.HasPrefix(t, "information: ") {
+				status += "; " + t
+			}
+		}
+		return status + " (" + resp.Header.Get("ETag") + ")", nil
+	}
+	if len(texts) == 0 {
+		texts = []string{strings.TrimSpace(string(body))}
+	}
+	return "", errors.New(resp.Status + ": " + strings.Join(texts, "; "))
+}

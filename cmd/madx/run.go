@@ -1,0 +1,43 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+)
+
+const usage = `madx: IHE mADX Content Consumer (FHIR R4)
+
+Usage:
+  madx serve [flags]          run the FHIR server (embedded SQLite unless --mongodb-uri)
+  madx load [flags] PATH...   load definitions (Measure, ValueSet, CodeSystem, Location,
+                              Organization; files, directories or Bundles) into the store
+  madx help                   this text
+
+Run 'madx COMMAND -h' for a command's flags. Every flag can also be set by the
+environment variable named in its help.
+`
+
+// errUsage marks a command-line mistake; run prints the usage with it.
+var errUsage = errors.New("usage")
+
+// run is the whole program: main only wires the process to it, so tests can
+// drive every subcommand end to end.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("%w: no command given", errUsage)
+	}
+	switch args[0] {
+	case "serve":
+		return serve(ctx, args[1:], getenv, stdout, stderr)
+	case "load":
+		return load(ctx, args[1:], getenv, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("%w: unknown command %q", errUsage, args[0])
+}

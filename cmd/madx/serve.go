@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/madx-project/madx/server"
+)
+
+// serveConfig is everything `madx serve` is told.
+type serveConfig struct {
+	store            storeConfig
+	addr             string
+	basePath         string
+	baseURL          string
+	maxBody          int64
+	maxBundleEntries int
+	load             stringList
+	logLevel         string
+	shutdownTimeout  time.Duration
+}
+
+// stringList is a repeatable flag.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ",") }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
+
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var c serveConfig
+	fs := flag.NewFlagSet("madx serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	c.store.register(fs, getenv)
+	fs.StringVar(&c.addr, "addr", envOr(getenv, "MADX_ADDR", "127.0.0.1:8080"), "listen address (MADX_ADDR)")
+	fs.StringVar(&c.basePath, "base-path", envOr(getenv, "MADX_BASE_PATH", server.DefaultBasePath), "path of the FHIR base (MADX_BASE_PATH)")
+	fs.StringVar(&c.baseURL, "base-url", getenv("MADX_BASE_URL"), "public URL of the FHIR base, for Location headers and links; default http://ADDR/BASE-PATH (MADX_BASE_URL)")
+	fs.Int64Var(&c.maxBody, "max-body", envInt(getenv, "MADX_MAX_BODY", server.DefaultMaxBody), "largest request body in bytes (MADX_MAX_BODY)")
+	fs.IntVar(&c.maxBundleEntries, "max-bundle-entries", int(envInt(getenv, "MADX_MAX_BUNDLE_ENTRIES", server.DefaultMaxBundleEntries)), "most entries in one Bundle (MADX_MAX_BUNDLE_ENTRIES)")
+	fs.Var(&c.load, "load", "load definitions from this file or directory at start-up; repeatable (MADX_LOAD, comma-separated)")
+	fs.StringVar(&c.logLevel, "log-level", envOr(getenv, "MADX_LOG_LEVEL", "info"), "debug, info, warn or error (MADX_LOG_LEVEL)")
+	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long in-flight requests may run after SIGINT/SIGTERM")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if v := getenv("MADX_LOAD"); v != "" && len(c.load) == 0 {
+		c.load = strings.Split(v, ",")
+	}
+	log, err := newLogger(stderr, c.logLevel)
+	if err != nil {
+		return err
+	}
+
+	st, err := c.store.open(ctx, log)
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	defer func() {
+		if err := st.Close(); err != nil {
+			log.Error().Err(err).Msg("closing the store")
+		}
+	}()
+
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", c.addr, err)
+	}
+	defer ln.Close()
+	if c.baseURL == "" {
+		c.baseURL = "http://" + ln.Addr().String() + "/" + strings.Trim(c.basePath, "/")
+	}
+	h, err := newHandler(st, log, c.baseURL, c.basePath, c.maxBody, c.maxBundleEntries)
+	if err != nil {
+		return err
+	}
+	if len(c.load) > 0 {
+		l := &loader{client: inProcessClient(h), base: c.baseURL, out: stdout}
+		if err := l.loadPaths(ctx, c.load); err != nil {
+			return fmt.Errorf("--load: %w", err)
+		}
+	}
+
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       5 * time.Minute, // a 32 MiB Bundle over a slow rural link
+		WriteTimeout:      5 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          nil,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info().Str("addr", ln.Addr().String()).Str("base_url", c.baseURL).Msg("madx serving")
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info().Msg("shutting down: finishing in-flight requests")
+	sctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	log.Info().Msg("stopped")
+	return nil
+}

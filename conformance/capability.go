@@ -1,0 +1,97 @@
+package conformance
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// CapabilityOptions describe the running server for its CapabilityStatement.
+type CapabilityOptions struct {
+	BaseURL  string
+	Version  string // madx version
+	Date     time.Time
+	Formats  []string // e.g. "json", "xml"
+	Security string   // rest.security.description; empty for none
+}
+
+type capabilityStatement struct {
+	ResourceType   string            `json:"resourceType"`
+	Status         string            `json:"status"`
+	Date           string            `json:"date"`
+	Publisher      string            `json:"publisher"`
+	Kind           string            `json:"kind"`
+	Software       capSoftware       `json:"software"`
+	Implementation capImplementation `json:"implementation"`
+	FHIRVersion    string            `json:"fhirVersion"`
+	Format         []string          `json:"format"`
+	Rest           []capRest         `json:"rest"`
+}
+
+type capSoftware struct {
+	Name    string `json:"name"`
+	Version string `json:"version,omitempty"`
+}
+
+type capImplementation struct {
+	Description string `json:"description"`
+	URL         string `json:"url,omitempty"`
+}
+
+type capRest struct {
+	Mode          string           `json:"mode"`
+	Documentation string           `json:"documentation,omitempty"`
+	Security      *capSecurity     `json:"security,omitempty"`
+	Resource      []capResource    `json:"resource"`
+	Interaction   []capInteraction `json:"interaction,omitempty"`
+}
+
+type capSecurity struct {
+	Description string `json:"description"`
+}
+
+type capResource struct {
+	Type              string           `json:"type"`
+	Profile           string           `json:"profile,omitempty"`
+	Documentation     string           `json:"documentation,omitempty"`
+	Interaction       []capInteraction `json:"interaction"`
+	Versioning        string           `json:"versioning"`
+	ReadHistory       bool             `json:"readHistory"`
+	UpdateCreate      bool             `json:"updateCreate"`
+	ConditionalDelete string           `json:"conditionalDelete,omitempty"`
+}
+
+type capInteraction struct {
+	Code string `json:"code"`
+}
+
+// CapabilityStatement renders the CapabilityStatement (FHIR JSON) of a
+// server that serves exactly Resources() and SystemInteractions().
+func CapabilityStatement(o CapabilityOptions) ([]byte, error) {
+	cs := capabilityStatement{
+		ResourceType: "CapabilityStatement", Status: "active", Kind: "instance",
+		Date:      o.Date.UTC().Format(time.RFC3339),
+		Publisher: "madx",
+		Software:  capSoftware{Name: "madx", Version: o.Version},
+		Implementation: capImplementation{URL: o.BaseURL,
+			Description: "madx: IHE mADX Content Consumer (Send Aggregate Report [QRPH-58]) and Aggregate Report Definition source (Retrieve Aggregate Report Definition [QRPH-59])"},
+		FHIRVersion: FHIRVersion,
+		Format:      o.Formats,
+	}
+	rest := capRest{Mode: "server", Documentation: "MeasureReports are validated against their Measure, its value sets and the known reporting Locations (IHE mADX)."}
+	if o.Security != "" {
+		rest.Security = &capSecurity{Description: o.Security}
+	}
+	for _, spec := range Resources() {
+		r := capResource{Type: spec.Type, Profile: spec.Profile, Documentation: spec.Documentation,
+			Versioning: "versioned-update", ReadHistory: true, UpdateCreate: true}
+		for _, in := range spec.Interactions {
+			r.Interaction = append(r.Interaction, capInteraction{Code: string(in)})
+		}
+		rest.Resource = append(rest.Resource, r)
+	}
+	for _, in := range SystemInteractions() {
+		rest.Interaction = append(rest.Interaction, capInteraction{Code: string(in)})
+	}
+	cs.Rest = []capRest{rest}
+	return json.Marshal(cs)
+}

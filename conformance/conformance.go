@@ -1,0 +1,126 @@
+// Package conformance is the FHIR dialect madx speaks: its media types and
+// the one table of resource types and interactions that both the server's
+// router and its CapabilityStatement are generated from, so the two cannot
+// disagree (a test in server checks it).
+package conformance
+
+// FHIRVersion is the FHIR release madx implements.
+const FHIRVersion = "4.0.1"
+
+// Media types madx reads and writes.
+const (
+	MediaFHIRJSON = "application/fhir+json"
+	MediaFHIRXML  = "application/fhir+xml"
+	MediaJSON     = "application/json"
+	MediaXML      = "application/xml"
+	MediaTextXML  = "text/xml"
+)
+
+// Interaction is a FHIR RESTful interaction code (CapabilityStatement
+// rest.resource.interaction.code or rest.interaction.code).
+type Interaction string
+
+// The interactions madx serves.
+const (
+	Read            Interaction = "read"
+	VRead           Interaction = "vread"
+	Update          Interaction = "update"
+	Patch           Interaction = "patch"
+	Delete          Interaction = "delete"
+	HistoryInstance Interaction = "history-instance"
+	HistoryType     Interaction = "history-type"
+	Create          Interaction = "create"
+	SearchType      Interaction = "search-type"
+	Transaction     Interaction = "transaction"
+	Batch           Interaction = "batch"
+	SearchSystem    Interaction = "search-system"
+	HistorySystem   Interaction = "history-system"
+)
+
+// ResourceSpec is what madx serves for one resource type.
+type ResourceSpec struct {
+	Type string
+	// Profile is the canonical of the profile madx validates the type
+	// against, if any.
+	Profile string
+	// Interactions lists the instance- and type-level interactions served.
+	Interactions []Interaction
+	// Documentation is a one-line description for the CapabilityStatement.
+	Documentation string
+}
+
+// Route is one HTTP route an interaction is served on; Path is relative to
+// the FHIR base and uses gin's ":name" parameters.
+type Route struct {
+	Method string
+	Path   string
+}
+
+// Routes returns the HTTP routes of one interaction on one resource type,
+// or nil for system-level interactions (see SystemRoutes).
+func Routes(typ string, in Interaction) []Route {
+	switch in {
+	case Read:
+		return []Route{{"GET", "/" + typ + "/:id"}}
+	case VRead:
+		return []Route{{"GET", "/" + typ + "/:id/_history/:vid"}}
+	case Update:
+		return []Route{{"PUT", "/" + typ + "/:id"}}
+	case Patch:
+		return []Route{{"PATCH", "/" + typ + "/:id"}}
+	case Delete:
+		return []Route{{"DELETE", "/" + typ + "/:id"}}
+	case HistoryInstance:
+		return []Route{{"GET", "/" + typ + "/:id/_history"}}
+	case HistoryType:
+		return []Route{{"GET", "/" + typ + "/_history"}}
+	case Create:
+		return []Route{{"POST", "/" + typ}}
+	case SearchType:
+		return []Route{{"GET", "/" + typ}, {"POST", "/" + typ + "/_search"}}
+	}
+	return nil
+}
+
+// SystemRoutes returns the routes of a system-level interaction.
+func SystemRoutes(in Interaction) []Route {
+	switch in {
+	case Transaction, Batch:
+		return []Route{{"POST", "/"}}
+	case HistorySystem:
+		return []Route{{"GET", "/_history"}}
+	case SearchSystem:
+		return []Route{{"GET", "/"}}
+	}
+	return nil
+}
+
+// Definitions are the resource types a jurisdiction publishes.
+var definitionTypes = []string{"Measure", "ValueSet", "CodeSystem", "Location", "Organization"}
+
+// DefinitionTypes returns the resource types that define what reports are
+// checked against (loadable with `madx load`).
+func DefinitionTypes() []string { return append([]string(nil), definitionTypes...) }
+
+// Resources returns the table of served resource types, in the order the
+// CapabilityStatement lists them. Each call returns a fresh copy.
+func Resources() []ResourceSpec {
+	crud := []Interaction{Read, VRead, Update, Delete, HistoryInstance, Create}
+	return []ResourceSpec{
+		{Type: "Measure", Profile: "https://profiles.ihe.net/QRPH/mADX/StructureDefinition/mADX-Measure", Interactions: crud,
+			Documentation: "Aggregate Report Definitions: Retrieve Aggregate Report Definition [QRPH-59]."},
+		{Type: "MeasureReport", Profile: "https://profiles.ihe.net/QRPH/mADX/StructureDefinition/mADX-MeasureReport", Interactions: crud,
+			Documentation: "Aggregate Reports: Send Aggregate Report [QRPH-58]."},
+		{Type: "ValueSet", Interactions: crud, Documentation: "Value sets that Measure.relatedArtifact names for stratifier values."},
+		{Type: "CodeSystem", Interactions: crud, Documentation: "Code systems behind the value sets."},
+		{Type: "Location", Interactions: crud, Documentation: "Known reporting locations (MeasureReport.subject)."},
+		{Type: "Organization", Interactions: crud, Documentation: "Known reporting organizations (MeasureReport.reporter)."},
+	}
+}
+
+// NotImplemented lists interactions madx answers with 501 on every served
+// type, so a client learns it is not there rather than that the URL is wrong.
+func NotImplemented() []Interaction { return []Interaction{Patch} }
+
+// SystemInteractions returns the system-level interactions served.
+func SystemInteractions() []Interaction { return []Interaction{Transaction, Batch} }

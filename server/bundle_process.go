@@ -1,0 +1,182 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	bcrpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/bundle_and_contained_resource_go_proto"
+	oo "github.com/madx-project/madx/operationoutcome"
+	"github.com/madx-project/madx/store"
+)
+
+// planAll plans every entry and, if any fails, returns ONE error holding
+// the issues of every failing entry (QRPH-58: the creator sees all its
+// problems in one round trip). A 4xx other than 422 wins over 422, since a
+// structural problem is the more basic one.
+func (s *Server) planAll(ctx context.Context, b *bcrpb.Bundle, collection bool) ([]*entryPlan, error) {
+	plans := make([]*entryPlan, len(b.GetEntry()))
+	var issues []oo.Issue
+	status := 0
+	for i, e := range b.GetEntry() {
+		p, err := s.planEntry(ctx, i, e, collection)
+		if err != nil {
+			typ := ""
+			if r := unwrapEntry(e); r != nil {
+				typ = resourceType(r)
+			}
+			ee := entryError(i, typ, err)
+			if ee.Status >= 500 {
+				return nil, err
+			}
+			issues = append(issues, ee.Issues...)
+			if status == 0 || status == http.StatusUnprocessableEntity {
+				status = ee.Status
+			}
+			continue
+		}
+		plans[i] = p
+	}
+	if status != 0 {
+		return nil, oo.New(status, issues...)
+	}
+	return plans, nil
+}
+
+// transaction stores every write entry atomically or none (FHIR R4
+// http.html#transaction), then answers the reads.
+func (s *Server) transaction(ctx context.Context, b *bcrpb.Bundle) (*answer, error) {
+	plans, err := s.planAll(ctx, b, false)
+	if err != nil {
+		return nil, err
+	}
+	out := s.newBundle("transaction-response")
+	out.Entry = make([]outEntry, len(plans))
+	if err := s.writePlans(ctx, plans, out); err != nil {
+		return nil, err
+	}
+	for _, p := range plans {
+		if p.method == http.MethodGet {
+			out.Entry[p.index] = s.readEntry(ctx, p)
+		}
+	}
+	return s.bundleAnswer(out)
+}
+
+// collection is the mADX way to send many reports: every entry is
+// validated first; if any is invalid nothing is stored and ONE 422 names
+// every problem; otherwise all are stored atomically.
+func (s *Server) collection(ctx context.Context, b *bcrpb.Bundle) (*answer, error) {
+	plans, err := s.planAll(ctx, b, true)
+	if err != nil {
+		return nil, err
+	}
+	out := s.newBundle("batch-response")
+	out.Entry = make([]outEntry, len(plans))
+	if err := s.writePlans(ctx, plans, out); err != nil {
+		return nil, err
+	}
+	return s.bundleAnswer(out)
+}
+
+// writePlans writes the write entries of plans in one store transaction and
+// fills their response entries.
+func (s *Server) writePlans(ctx context.Context, plans []*entryPlan, out *outBundle) error {
+	var changes []store.Change
+	var writes []*entryPlan
+	for _, p := range plans {
+		if p.method != http.MethodGet {
+			changes = append(changes, p.change)
+			writes = append(writes, p)
+		}
+	}
+	if len(changes) == 0 {
+		return nil
+	}
+	results, err := s.opts.Store.Write(ctx, changes)
+	if err != nil {
+		return bundleWriteError(err)
+	}
+	for k, p := range writes {
+		out.Entry[p.index] = s.writtenEntry(p, results[k])
+	}
+	return nil
+}
+
+// bundleWriteError explains why an all-or-nothing write failed.
+func bundleWriteError(err error) error {
+	e := storeError(err)
+	if e.Status < 500 {
+		for i := range e.Issues {
+			e.Issues[i].Diagnostics += " Nothing in the Bundle was stored."
+		}
+	}
+	return e
+}
+
+// batch processes every entry on its own (FHIR R4 http.html#batch): one
+// entry's failure is reported in its response.outcome and does not stop
+// the others.
+func (s *Server) batch(ctx context.Context, b *bcrpb.Bundle) (*answer, error) {
+	out := s.newBundle("batch-response")
+	out.Entry = make([]outEntry, len(b.GetEntry()))
+	for i, e := range b.GetEntry() {
+		p, err := s.planEntry(ctx, i, e, false)
+		if err != nil {
+			out.Entry[i] = s.errorEntry(err)
+			continue
+		}
+		if p.method == http.MethodGet {
+			out.Entry[i] = s.readEntry(ctx, p)
+			continue
+		}
+		r, err := s.writeOne(ctx, p.change)
+		if err != nil {
+			out.Entry[i] = s.errorEntry(err)
+			continue
+		}
+		out.Entry[i] = s.writtenEntry(p, r)
+	}
+	return s.bundleAnswer(out)
+}
+
+func (s *Server) writtenEntry(p *entryPlan, r store.Result) outEntry {
+	status := http.StatusOK
+	switch {
+	case p.method == http.MethodDelete:
+		status = http.StatusNoContent
+	case r.Created:
+		status = http.StatusCreated
+	}
+	e := outEntry{Response: &entryResponse{Status: statusLine(status),
+		Etag: fmt.Sprintf(`W/"%d"`, r.Resource.VersionID), LastModified: r.Resource.LastUpdated.UTC().Format(instantLayout)}}
+	if p.method != http.MethodDelete {
+		e.FullURL = s.fullURL(r.Resource)
+		e.Response.Location = s.versionURL(r.Resource)
+		if len(p.p.warnings) > 0 {
+			e.Response.Outcome, _ = s.opts.JSON.Encode(oo.Resource(p.p.warnings), false)
+		}
+	}
+	return e
+}
+
+func (s *Server) readEntry(ctx context.Context, p *entryPlan) outEntry {
+	r, err := s.opts.Store.Read(ctx, p.typ, p.id)
+	if err != nil {
+		return s.errorEntry(readError(p.typ, p.id, r, err))
+	}
+	return outEntry{FullURL: s.fullURL(r), Resource: r.Body, Response: &entryResponse{Status: statusLine(http.StatusOK),
+		Etag: fmt.Sprintf(`W/"%d"`, r.VersionID), LastModified: r.LastUpdated.UTC().Format(instantLayout)}}
+}
+
+// errorEntry is a batch-response entry for a failed entry: its status and
+// its OperationOutcome in response.outcome.
+func (s *Server) errorEntry(err error) outEntry {
+	e := storeError(err)
+	if e.Status >= 500 {
+		s.log.Error().Err(err).Msg("batch entry failed")
+		e = oo.New(e.Status, oo.Issue{Severity: oo.SeverityFatal, Code: oo.Exception, Diagnostics: "The server failed to process this entry; the cause is logged."})
+	}
+	body, _ := s.opts.JSON.Encode(oo.Resource(e.Issues), false)
+	return outEntry{Response: &entryResponse{Status: statusLine(e.Status), Outcome: body}}
+}

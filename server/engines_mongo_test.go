@@ -1,0 +1,3 @@
+package server_test
+
+func mongoEngines() []engine { return nil }

@@ -1,0 +1,210 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/madx-project/madx/server"
+	"github.com/madx-project/madx/store"
+	"github.com/madx-project/madx/store/sqlite"
+	"github.com/rs/zerolog"
+)
+
+// engine opens a fresh, empty store of one kind.
+type engine struct {
+	name string
+	open func(tb testing.TB) store.Store
+}
+
+// engines lists every store engine the HTTP tests run against.
+func engines() []engine {
+	return append([]engine{{"sqlite", openSQLite}}, extraEngines()...)
+}
+
+func openSQLite(tb testing.TB) store.Store {
+	tb.Helper()
+	s, err := sqlite.Open(context.Background(), sqlite.Options{Dir: tb.TempDir()})
+	if err != nil {
+		tb.Fatalf("open sqlite: %v", err)
+	}
+	return s
+}
+
+// forEachEngine runs fn as a subtest per engine, each with its own server.
+func forEachEngine(t *testing.T, fn func(t *testing.T, c *client)) {
+	for _, e := range engines() {
+		t.Run(e.name, func(t *testing.T) {
+			fn(t, newClient(t, e.open(t)))
+		})
+	}
+}
+
+// client talks HTTP to a test server.
+type client struct {
+	tb   testing.TB
+	base string
+	srv  *httptest.Server
+}
+
+func newClient(tb testing.TB, st store.Store, opt ...func(*server.Options)) *client {
+	tb.Helper()
+	jsonCodec, err := server.NewJSONFormatCodec()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c := &client{tb: tb}
+	ts := httptest.NewUnstartedServer(nil)
+	c.base = "http://" + ts.Listener.Addr().String() + "/fhir"
+	o := server.Options{Store: st, JSON: jsonCodec, BaseURL: c.base, Logger: testLogger(tb)}
+	for _, f := range opt {
+		f(&o)
+	}
+	h, err := server.New(o)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ts.Config.Handler = h
+	ts.Start()
+	c.srv = ts
+	tb.Cleanup(func() {
+		ts.Close()
+		st.Close()
+	})
+	return c
+}
+
+func testLogger(tb testing.TB) zerolog.Logger {
+	if testing.Verbose() {
+		return zerolog.New(zerolog.NewTestWriter(tb))
+	}
+	return zerolog.Nop()
+}
+
+// response is a received answer.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r response) json(tb testing.TB) map[string]any {
+	tb.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.body, &m); err != nil {
+		tb.Fatalf("answer is not JSON (%d): %v\n%s", r.status, err, r.body)
+	}
+	return m
+}
+
+func (c *client) do(method, path string, body []byte, headers ...string) response {
+	c.tb.Helper()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	url := path
+	if !strings.HasPrefix(path, "http") {
+		url = c.base + path
+	}
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		c.tb.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/fhir+json")
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.tb.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		c.tb.Fatal(err)
+	}
+	return response{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+// testdata reads a file of the project's testdata.
+func testdata(tb testing.TB, rel string) []byte {
+	tb.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "testdata", rel))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+// loadDefinitions PUTs every definition of testdata/madx/definitions.
+func (c *client) loadDefinitions() {
+	c.tb.Helper()
+	files, err := filepath.Glob(filepath.Join("..", "testdata", "madx", "definitions", "*.json"))
+	if err != nil || len(files) == 0 {
+		c.tb.Fatalf("no definitions: %v", err)
+	}
+	// Terminology first, as madx load does.
+	for _, prefix := range []string{"CodeSystem", "ValueSet", "Organization", "Location", "Measure"} {
+		for _, f := range files {
+			if !strings.HasPrefix(filepath.Base(f), prefix+"-") {
+				continue
+			}
+			b, _ := os.ReadFile(f)
+			var head struct{ ResourceType, ID string }
+			_ = json.Unmarshal(b, &head)
+			if r := c.do("PUT", "/"+head.ResourceType+"/"+head.ID, b); r.status >= 300 {
+				c.tb.Fatalf("load %s: %d %s", f, r.status, r.body)
+			}
+		}
+	}
+}
+
+// wantOutcome checks that r is an OperationOutcome with the status, and
+// that its first issue has severity, code and a diagnostic text.
+func wantOutcome(tb testing.TB, r response, status int) map[string]any {
+	tb.Helper()
+	if r.status != status {
+		tb.Fatalf("status %d, want %d; body %s", r.status, status, r.body)
+	}
+	if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/fhir+json") {
+		tb.Errorf("Content-Type %q, want application/fhir+json", ct)
+	}
+	m := r.json(tb)
+	if m["resourceType"] != "OperationOutcome" {
+		tb.Fatalf("resourceType %v, want OperationOutcome: %s", m["resourceType"], r.body)
+	}
+	issues, _ := m["issue"].([]any)
+	if len(issues) == 0 {
+		tb.Fatalf("OperationOutcome without issues: %s", r.body)
+	}
+	first := issues[0].(map[string]any)
+	for _, k := range []string{"severity", "code", "diagnostics"} {
+		if s, _ := first[k].(string); s == "" {
+			tb.Errorf("issue[0].%s is empty: %s", k, r.body)
+		}
+	}
+	return m
+}
+
+// expressions lists every issue expression of an OperationOutcome.
+func expressions(m map[string]any) []string {
+	var out []string
+	issues, _ := m["issue"].([]any)
+	for _, is := range issues {
+		exprs, _ := is.(map[string]any)["expression"].([]any)
+		for _, e := range exprs {
+			out = append(out, e.(string))
+		}
+	}
+	return out
+}

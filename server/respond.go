@@ -1,0 +1,168 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	oo "github.com/madx-project/madx/operationoutcome"
+	"github.com/madx-project/madx/store"
+)
+
+const (
+	ctxRequestID = "madx.requestID"
+	ctxCause     = "madx.cause"
+)
+
+// handle adapts a handlerFunc: it writes the answer in the negotiated
+// format, or turns the error into an OperationOutcome.
+func (s *Server) handle(h handlerFunc) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		a, err := h(c)
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		s.write(c, a)
+	}
+}
+
+// write sends a successful answer, converting its JSON body when XML was
+// negotiated.
+func (s *Server) write(c *gin.Context, a *answer) {
+	for k, vs := range a.header {
+		for _, v := range vs {
+			c.Writer.Header().Add(k, v)
+		}
+	}
+	if a.body == nil {
+		c.Status(a.status)
+		c.Writer.WriteHeaderNow()
+		return
+	}
+	f, pretty, err := responseFormat(c.Request)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	body, err := s.render(a.body, f, pretty)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Data(a.status, contentType(f), body)
+}
+
+// render turns a JSON resource into the negotiated format.
+func (s *Server) render(jsonBody []byte, f format, pretty bool) ([]byte, error) {
+	if f == formatJSON {
+		if pretty {
+			return indentJSON(jsonBody), nil
+		}
+		return jsonBody, nil
+	}
+	if s.opts.XML == nil {
+		return nil, oo.Errorf(http.StatusNotAcceptable, oo.NotSupported, "", "This server does not produce FHIR XML; accept application/fhir+json.")
+	}
+	res, err := s.opts.JSON.Decode(jsonBody)
+	if err != nil {
+		return nil, fmt.Errorf("re-decode stored JSON for XML: %w", err)
+	}
+	return s.opts.XML.Encode(res, pretty)
+}
+
+// fail is the ONE place an error becomes a response: an OperationOutcome in
+// the negotiated format (JSON when negotiation itself failed), with the
+// status the error carries. Private causes go to the log only.
+func (s *Server) fail(c *gin.Context, err error) {
+	e := storeError(err)
+	if e.Status >= 500 {
+		c.Set(ctxCause, err)
+		id, _ := c.Get(ctxRequestID)
+		e = oo.Wrap(e.Status, err, oo.Issue{Severity: oo.SeverityFatal, Code: oo.Exception,
+			Diagnostics: fmt.Sprintf("The server failed to process the request (request id %v); the cause is logged.", id)})
+	} else if cause := errors.Unwrap(e); cause != nil {
+		c.Set(ctxCause, cause)
+	}
+	body, err := s.opts.JSON.Encode(oo.Resource(e.Issues), false)
+	if err != nil {
+		c.Data(http.StatusInternalServerError, "text/plain; charset=utf-8", []byte("cannot render OperationOutcome\n"))
+		return
+	}
+	f, pretty, nerr := responseFormat(c.Request)
+	if nerr != nil {
+		f, pretty = formatJSON, false
+	}
+	out, rerr := s.render(body, f, pretty)
+	if rerr != nil {
+		f, out = formatJSON, body
+	}
+	if e.Status == http.StatusUnauthorized && c.Writer.Header().Get("WWW-Authenticate") == "" {
+		c.Header("WWW-Authenticate", `Bearer realm="madx"`)
+	}
+	c.Data(e.Status, contentType(f), out)
+	c.Abort()
+}
+
+// storeError maps store sentinels that reach the adapter to HTTP statuses;
+// handlers that can say more map them themselves.
+func storeError(err error) *oo.Error {
+	var e *oo.Error
+	if errors.As(err, &e) {
+		return e
+	}
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return oo.Wrap(http.StatusNotFound, err, oo.Issue{Severity: oo.SeverityFatal, Code: oo.NotFound, Diagnostics: "The resource was not found."})
+	case errors.Is(err, store.ErrDeleted):
+		return oo.Wrap(http.StatusGone, err, oo.Issue{Severity: oo.SeverityFatal, Code: oo.Deleted, Diagnostics: "The resource has been deleted."})
+	case errors.Is(err, store.ErrVersionConflict):
+		return oo.Wrap(http.StatusConflict, err, oo.Issue{Severity: oo.SeverityFatal, Code: oo.Conflict, Diagnostics: "A concurrent change won; read the resource again and retry."})
+	case errors.Is(err, store.ErrDuplicateKey):
+		return oo.Wrap(http.StatusConflict, err, oo.Issue{Severity: oo.SeverityFatal, Code: oo.Duplicate, Diagnostics: "The resource conflicts with one already stored."})
+	case errors.Is(err, store.ErrUnavailable):
+		return oo.Wrap(http.StatusServiceUnavailable, err, oo.Issue{Severity: oo.SeverityFatal, Code: oo.Transient, Diagnostics: "The database is unavailable; nothing was stored. Retry later."})
+	}
+	return oo.From(err)
+}
+
+// recover turns a panic into a logged 500 OperationOutcome, never a dropped
+// connection or gin's text page.
+func (s *Server) recover(c *gin.Context) {
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			s.log.Error().Str("request_id", c.GetString(ctxRequestID)).Interface("panic", p).Bytes("stack", debug.Stack()).Msg("handler panicked")
+			s.fail(c, fmt.Errorf("panic: %v", p))
+		}
+	}()
+	c.Next()
+}
+
+// requestLog assigns the request id and writes one log line per request.
+func (s *Server) requestLog(c *gin.Context) {
+	start := time.Now()
+	id := c.GetHeader("X-Request-Id")
+	if id == "" || len(id) > 64 {
+		id = s.opts.NewID()
+	}
+	c.Set(ctxRequestID, id)
+	c.Header("X-Request-Id", id)
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, s.opts.MaxBody)
+	c.Next()
+	ev := s.log.Info()
+	if c.Writer.Status() >= 500 {
+		ev = s.log.Error()
+	}
+	ev = ev.Str("request_id", id).Str("method", c.Request.Method).Str("path", c.Request.URL.Path).
+		Int("status", c.Writer.Status()).Dur("duration", time.Since(start)).Int("bytes", c.Writer.Size())
+	if cause, ok := c.Get(ctxCause); ok {
+		ev = ev.AnErr("cause", cause.(error))
+	}
+	ev.Msg("request")
+}

@@ -1,0 +1,244 @@
+// Package server is madx's FHIR REST layer: a gin router generated from the
+// conformance table, content negotiation, and the one function that turns
+// any error into an OperationOutcome response.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/madx-project/madx/conformance"
+	oo "github.com/madx-project/madx/operationoutcome"
+	"github.com/madx-project/madx/store"
+	"github.com/rs/zerolog"
+)
+
+// Options configure a Server. Store and JSON are required.
+type Options struct {
+	Store store.Store
+	// JSON decodes and encodes FHIR JSON; XML, when set, FHIR XML (without
+	// it, XML requests get 415 and XML answers 406).
+	JSON Codec
+	XML  Codec
+	// Logger receives one line per request and the private causes of
+	// failures.
+	Logger zerolog.Logger
+	// BasePath is where the FHIR API is mounted ("/fhir"); BaseURL is its
+	// public address, used in Location headers and Bundle links.
+	BasePath string
+	BaseURL  string
+	// MaxBody caps request bodies in bytes (413 beyond it).
+	MaxBody int64
+	// MaxBundleEntries caps Bundle.entry (413 beyond it).
+	MaxBundleEntries int
+	// Now and NewID make time and ids injectable for tests.
+	Now   func() time.Time
+	NewID func() string
+}
+
+// Server serves the FHIR API. Create it with New.
+type Server struct {
+	opts    Options
+	engine  *gin.Engine
+	log     zerolog.Logger
+	started time.Time
+}
+
+// Defaults for Options fields left zero.
+const (
+	DefaultBasePath         = "/fhir"
+	DefaultMaxBody          = 32 << 20
+	DefaultMaxBundleEntries = 10000
+)
+
+// New builds a Server; it fails when a required option is missing.
+func New(opts Options) (*Server, error) {
+	if opts.Store == nil || opts.JSON == nil {
+		return nil, errors.New("server: Store and JSON codec are required")
+	}
+	if opts.BasePath == "" {
+		opts.BasePath = DefaultBasePath
+	}
+	opts.BasePath = "/" + strings.Trim(opts.BasePath, "/")
+	if opts.BasePath == "/" {
+		opts.BasePath = ""
+	}
+	opts.BaseURL = strings.TrimSuffix(opts.BaseURL, "/")
+	if opts.MaxBody <= 0 {
+		opts.MaxBody = DefaultMaxBody
+	}
+	if opts.MaxBundleEntries <= 0 {
+		opts.MaxBundleEntries = DefaultMaxBundleEntries
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.NewID == nil {
+		opts.NewID = randomID
+	}
+	s := &Server{opts: opts, log: opts.Logger, started: opts.Now()}
+	s.engine = s.routes()
+	return s, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.engine.ServeHTTP(w, r) }
+
+// randomID returns a 128-bit random id in hex, valid as a FHIR id.
+func randomID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(fmt.Sprintf("crypto/rand failed: %v", err)) // the OS has no randomness: nothing sane to do
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// handlerFunc is a FHIR handler: it returns an answer or an error, and
+// never writes to the response itself (STYLE: one adapter writes errors).
+type handlerFunc func(c *gin.Context) (*answer, error)
+
+// answer is a successful response. Body is FHIR JSON (converted to the
+// negotiated format on the way out); nil means no body.
+type answer struct {
+	status int
+	body   []byte
+	header http.Header
+}
+
+func (s *Server) routes() *gin.Engine {
+	gin.SetMode(gin.ReleaseMode)
+	e := gin.New()
+	e.HandleMethodNotAllowed = true
+	e.RedirectTrailingSlash = false
+	e.RedirectFixedPath = false
+	e.ContextWithFallback = true
+	e.Use(s.requestLog, s.recover)
+	e.NoRoute(s.handle(s.noRoute))
+	e.NoMethod(s.handle(s.noMethod))
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+
+	g := e.Group(s.opts.BasePath)
+	g.GET("/metadata", s.handle(s.metadata))
+	for _, spec := range conformance.Resources() {
+		for _, in := range spec.Interactions {
+			h := s.interaction(in)
+			for _, rt := range conformance.Routes(spec.Type, in) {
+				g.Handle(rt.Method, rt.Path, s.handle(h))
+			}
+		}
+		for _, in := range conformance.NotImplemented() {
+			for _, rt := range conformance.Routes(spec.Type, in) {
+				g.Handle(rt.Method, rt.Path, s.handle(notImplemented(in)))
+			}
+		}
+	}
+	for _, in := range conformance.SystemInteractions() {
+		for _, rt := range conformance.SystemRoutes(in) {
+			// transaction and batch share POST [base]; register once.
+			if !routeExists(e, rt.Method, s.opts.BasePath+rt.Path) {
+				g.Handle(rt.Method, rt.Path, s.handle(s.interaction(in)))
+			}
+		}
+	}
+	return e
+}
+
+func routeExists(e *gin.Engine, method, path string) bool {
+	for _, r := range e.Routes() {
+		if r.Method == method && r.Path == path {
+			return true
+		}
+	}
+	return false
+}
+
+// interaction maps an interaction to its handler; the table in
+// conformance decides which are registered.
+func (s *Server) interaction(in conformance.Interaction) handlerFunc {
+	switch in {
+	case conformance.Read:
+		return s.read
+	case conformance.VRead:
+		return s.vread
+	case conformance.Update:
+		return s.update
+	case conformance.Delete:
+		return s.delete
+	case conformance.HistoryInstance:
+		return s.historyInstance
+	case conformance.Create:
+		return s.create
+	case conformance.Transaction, conformance.Batch:
+		return s.bundle
+	}
+	return notImplemented(in)
+}
+
+func notImplemented(in conformance.Interaction) handlerFunc {
+	return func(c *gin.Context) (*answer, error) {
+		return nil, oo.Errorf(http.StatusNotImplemented, oo.NotSupported, "",
+			"The %s interaction (%s %s) is not implemented by this server; see %s/metadata for what it serves.",
+			in, c.Request.Method, c.Request.URL.Path, "[base]")
+	}
+}
+
+func (s *Server) noRoute(c *gin.Context) (*answer, error) {
+	p := c.Request.URL.Path
+	rel, ok := strings.CutPrefix(p, s.opts.BasePath+"/")
+	if !ok || s.opts.BasePath != "" && p == s.opts.BasePath {
+		return nil, oo.Errorf(http.StatusNotFound, oo.NotFound, "",
+			"Nothing is served at %s; the FHIR API is at %s/.", p, s.opts.BasePath)
+	}
+	typ := strings.SplitN(rel, "/", 2)[0]
+	if typ != "" && typ[0] >= 'A' && typ[0] <= 'Z' && !knownType(typ) {
+		return nil, oo.Errorf(http.StatusNotFound, oo.NotSupported, "",
+			"Resource type %q is not supported by this server; it serves %s.", typ, strings.Join(servedTypes(), ", "))
+	}
+	return nil, oo.Errorf(http.StatusNotFound, oo.NotFound, "",
+		"No FHIR interaction is served at %s %s; see %s/metadata.", c.Request.Method, p, s.opts.BasePath)
+}
+
+func (s *Server) noMethod(c *gin.Context) (*answer, error) {
+	return nil, oo.Errorf(http.StatusMethodNotAllowed, oo.NotSupported, "",
+		"%s is not allowed on %s.", c.Request.Method, c.Request.URL.Path)
+}
+
+func knownType(t string) bool {
+	for _, s := range conformance.Resources() {
+		if s.Type == t {
+			return true
+		}
+	}
+	return false
+}
+
+func servedTypes() []string {
+	var out []string
+	for _, s := range conformance.Resources() {
+		out = append(out, s.Type)
+	}
+	return out
+}
+
+func (s *Server) healthz(c *gin.Context) {
+	c.Data(http.StatusOK, "text/plain; charset=utf-8", []byte("ok\n"))
+}
+
+func (s *Server) readyz(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.opts.Store.Ping(ctx); err != nil {
+		s.log.Warn().Err(err).Msg("readiness check failed")
+		c.Data(http.StatusServiceUnavailable, "text/plain; charset=utf-8", []byte("store unreachable\n"))
+		return
+	}
+	c.Data(http.StatusOK, "text/plain; charset=utf-8", []byte("ok\n"))
+}
