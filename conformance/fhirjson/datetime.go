@@ -1,0 +1,342 @@
+package fhirjson
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/madx-project/madx/operationoutcome"
+
+	dpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
+)
+
+// The layouts jsonformat parses and prints with.
+const (
+	layoutYear       = "2006"
+	layoutMonth      = "2006-01"
+	layoutDay        = "2006-01-02"
+	layoutSeconds    = "2006-01-02T15:04:05-07:00"
+	layoutMillis     = "2006-01-02T15:04:05.000-07:00"
+	layoutMicros     = "2006-01-02T15:04:05.000000-07:00"
+	layoutSecondsUTC = "2006-01-02T15:04:05Z"
+	layoutMillisUTC  = "2006-01-02T15:04:05.000Z"
+	layoutMicrosUTC  = "2006-01-02T15:04:05.000000Z"
+	layoutTime       = "15:04:05"
+	layoutTimeMillis = "15:04:05.000"
+	layoutTimeMicros = "15:04:05.000000"
+)
+
+// temporal sets a date, dateTime, instant or time. The format checks are
+// hand-written equivalents of jsonformat's regular expressions (the tests
+// compare them); the arithmetic is left to time.Parse with jsonformat's
+// layouts, so values agree to the microsecond.
+func (d *decoder) temporal(m protoreflect.Message, cm *msgInfo, text []byte) bool {
+	s := string(text)
+	switch cm.prim {
+	case primDate:
+		if v, ok := m.Interface().(*dpb.Date); ok && dateOK(s) {
+			if us, prec, ok := parseDate(s); ok {
+				v.ValueUs, v.Precision, v.Timezone = us, prec, "UTC"
+				return true
+			}
+		}
+		d.addf(operationoutcome.Value, false, "expected a date (YYYY, YYYY-MM or YYYY-MM-DD, a real calendar day), found %s", quote(text))
+	case primDateTime:
+		if v, ok := m.Interface().(*dpb.DateTime); ok && dateTimeOK(s) {
+			if us, prec, tz, ok := parseDateTime(s); ok {
+				v.ValueUs, v.Precision, v.Timezone = us, dpb.DateTime_Precision(prec), tz
+				return true
+			}
+		}
+		d.addf(operationoutcome.Value, false, "expected a dateTime (YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDThh:mm:ss[.f] with Z or ±hh:mm), found %s", quote(text))
+	case primInstant:
+		if v, ok := m.Interface().(*dpb.Instant); ok && instantOK(s) {
+			if us, prec, tz, ok := parseSeconds(s, true); ok {
+				v.ValueUs, v.Precision, v.Timezone = us, dpb.Instant_Precision(prec), tz
+				return true
+			}
+		}
+		d.addf(operationoutcome.Value, false, "expected an instant (YYYY-MM-DDThh:mm:ss[.f] with Z or ±hh:mm), found %s", quote(text))
+	case primTime:
+		if v, ok := m.Interface().(*dpb.Time); ok && timeOK(s) {
+			if t, err := time.Parse(layoutTime, s); err == nil {
+				v.ValueUs = t.Sub(midnight).Nanoseconds() / int64(time.Microsecond)
+				v.Precision = dpb.Time_Precision(fracPrecision(s))
+				return true
+			}
+		}
+		d.addf(operationoutcome.Value, false, "expected a time (hh:mm:ss[.f]), found %s", quote(text))
+	}
+	return false
+}
+
+var midnight, _ = time.Parse(layoutTime, "00:00:00")
+
+func parseDate(s string) (int64, dpb.Date_Precision, bool) {
+	var layout string
+	var prec dpb.Date_Precision
+	switch len(s) {
+	case 10:
+		layout, prec = layoutDay, dpb.Date_DAY
+	case 7:
+		layout, prec = layoutMonth, dpb.Date_MONTH
+	case 4:
+		layout, prec = layoutYear, dpb.Date_YEAR
+	default:
+		return 0, 0, false
+	}
+	t, err := time.ParseInLocation(layout, s, time.UTC)
+	if err != nil {
+		return 0, 0, false
+	}
+	return timestampUsec(t), prec, true
+}
+
+// parseDateTime parses a dateTime; the precision is a DateTime_Precision.
+func parseDateTime(s string) (int64, int32, string, bool) {
+	if strings.IndexByte(s, 'T') >= 0 {
+		return parseSeconds(s, false)
+	}
+	us, prec, ok := parseDate(s)
+	if !ok {
+		return 0, 0, "", false
+	}
+	// Date and DateTime number YEAR, MONTH and DAY alike (1, 2, 3).
+	return us, int32(prec), "UTC", true
+}
+
+// parseSeconds parses a dateTime or instant with a time part. The
+// precision it returns is in DateTime's numbering unless instant is set.
+func parseSeconds(s string, instant bool) (int64, int32, string, bool) {
+	var t time.Time
+	var err error
+	tz := "Z"
+	if strings.HasSuffix(s, "Z") {
+		t, err = time.Parse(layoutSecondsUTC, s)
+	} else {
+		t, err = time.Parse(layoutSeconds, s)
+		tz = zoneOffset(t)
+	}
+	if err != nil {
+		return 0, 0, "", false
+	}
+	p := fracPrecision(s)
+	if instant {
+		return timestampUsec(t), int32([]dpb.Instant_Precision{dpb.Instant_SECOND, dpb.Instant_MILLISECOND, dpb.Instant_MICROSECOND}[p-1]), tz, true
+	}
+	return timestampUsec(t), int32([]dpb.DateTime_Precision{dpb.DateTime_SECOND, dpb.DateTime_MILLISECOND, dpb.DateTime_MICROSECOND}[p-1]), tz, true
+}
+
+// fracPrecision returns 1 (second), 2 (millisecond: 1 to 3 fraction
+// digits) or 3 (microsecond: 4 or more), as jsonformat's submilli and
+// subsecond patterns decide; those are also Time's precision numbers.
+func fracPrecision(s string) int {
+	i := strings.IndexByte(s, '.')
+	if i < 0 {
+		return 1
+	}
+	n := 0
+	for j := i + 1; j < len(s) && s[j] >= '0' && s[j] <= '9'; j++ {
+		n++
+	}
+	if n >= 4 {
+		return 3
+	}
+	return 2
+}
+
+// zoneOffset renders t's UTC offset as ±hh:mm (jsonformat ExtractTimezone).
+func zoneOffset(t time.Time) string {
+	_, offset := t.Zone()
+	sign := "+"
+	if offset < 0 {
+		sign, offset = "-", -offset
+	}
+	return fmt.Sprintf("%s%02d:%02d", sign, offset/3600, offset%3600/60)
+}
+
+// timestampUsec is jsonformat's GetTimestampUsec.
+func timestampUsec(t time.Time) int64 {
+	s := t.Unix()
+	if s < math.MaxInt64/int64(time.Second) && s > math.MinInt64/int64(time.Second) {
+		return s*1e6 + int64(t.Nanosecond()/1000)
+	}
+	return s * 1e6
+}
+
+func digits(s string, i, n int) bool {
+	if i+n > len(s) {
+		return false
+	}
+	for _, c := range []byte(s[i : i+n]) {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// in2 reports whether s[i:i+2] is a two-digit number in lo..hi.
+func in2(s string, i, lo, hi int) bool {
+	if !digits(s, i, 2) {
+		return false
+	}
+	v := int(s[i]-'0')*10 + int(s[i+1]-'0')
+	return v >= lo && v <= hi
+}
+
+// datePart matches -?YYYY(-MM(-DD)?)? from the start of s and returns the
+// length matched and the number of components (1 to 3), or 0 components.
+func datePart(s string) (int, int) {
+	i := 0
+	if i < len(s) && s[i] == '-' {
+		i++
+	}
+	if !digits(s, i, 4) {
+		return 0, 0
+	}
+	i += 4
+	if i == len(s) || s[i] != '-' || !in2(s, i+1, 1, 12) {
+		return i, 1
+	}
+	i += 3
+	// Day 00 passes jsonformat's pattern (0[0-9]); time.Parse rejects it.
+	if i == len(s) || s[i] != '-' || !in2(s, i+1, 0, 31) {
+		return i, 2
+	}
+	return i + 3, 3
+}
+
+// timePart matches hh:mm:ss(\.[0-9]+)? at s[i:] and returns the end.
+func timePart(s string, i int) (int, bool) {
+	if !in2(s, i, 0, 23) || i+2 >= len(s) || s[i+2] != ':' || !in2(s, i+3, 0, 59) ||
+		i+5 >= len(s) || s[i+5] != ':' || !in2(s, i+6, 0, 59) {
+		return 0, false
+	}
+	i += 8
+	if i < len(s) && s[i] == '.' {
+		j := i + 1
+		for j < len(s) && s[j] >= '0' && s[j] <= '9' {
+			j++
+		}
+		if j == i+1 {
+			return 0, false
+		}
+		i = j
+	}
+	return i, true
+}
+
+// zoneOK matches Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00) as all of s[i:].
+func zoneOK(s string, i int) bool {
+	if i < len(s) && s[i] == 'Z' {
+		return i+1 == len(s)
+	}
+	if i >= len(s) || (s[i] != '+' && s[i] != '-') || len(s)-i != 6 || s[i+3] != ':' {
+		return false
+	}
+	if s[i+1:] == "14:00" {
+		return true
+	}
+	return in2(s, i+1, 0, 13) && in2(s, i+4, 0, 59)
+}
+
+// dateOK is jsonformat's DateCompiledRegex.
+func dateOK(s string) bool {
+	n, parts := datePart(s)
+	return parts > 0 && n == len(s)
+}
+
+// dateTimeOK is jsonformat's DateTimeCompiledRegex.
+func dateTimeOK(s string) bool {
+	n, parts := datePart(s)
+	if parts == 0 {
+		return false
+	}
+	if n == len(s) {
+		return true
+	}
+	if parts < 3 || s[n] != 'T' {
+		return false
+	}
+	end, ok := timePart(s, n+1)
+	return ok && zoneOK(s, end)
+}
+
+// instantOK is jsonformat's InstantCompiledRegex.
+func instantOK(s string) bool {
+	n, parts := datePart(s)
+	if parts < 3 || n == len(s) || s[n] != 'T' {
+		return false
+	}
+	end, ok := timePart(s, n+1)
+	return ok && zoneOK(s, end)
+}
+
+// timeOK is jsonformat's TimeCompiledRegex.
+func timeOK(s string) bool {
+	end, ok := timePart(s, 0)
+	return ok && end == len(s)
+}
+
+// location resolves a proto timezone the way jsonformat's GetLocation
+// does: "Z", an IANA name, or a ±hh:mm offset. Results are cached because
+// time.LoadLocation reads the zoneinfo database on every call.
+func location(tz string) (*time.Location, error) {
+	switch tz {
+	case "Z", "UTC", "":
+		return time.UTC, nil
+	}
+	if l, ok := locations.Load(tz); ok {
+		return l.(*time.Location), nil
+	}
+	l, err := time.LoadLocation(tz)
+	if err != nil {
+		offset, oerr := offsetSeconds(tz)
+		if oerr != nil {
+			return nil, oerr
+		}
+		l = time.FixedZone(tz, offset)
+	}
+	locations.Store(tz, l)
+	return l, nil
+}
+
+var locations sync.Map // string -> *time.Location
+
+func offsetSeconds(offset string) (int, error) {
+	sign := offset[0]
+	if sign != '+' && sign != '-' {
+		return 0, fmt.Errorf("invalid timezone offset: %v", offset)
+	}
+	arr := strings.Split(offset[1:], ":")
+	if len(arr) != 2 {
+		return 0, fmt.Errorf("invalid timezone offset: %v", offset)
+	}
+	hour, err := strconv.Atoi(arr[0])
+	if err != nil {
+		return 0, fmt.Errorf("invalid hour in timezone offset %v: %v", offset, err)
+	}
+	minute, err := strconv.Atoi(arr[1])
+	if err != nil {
+		return 0, fmt.Errorf("invalid minute in timezone offset %v: %v", offset, err)
+	}
+	if sign == '-' {
+		return -hour*3600 - minute*60, nil
+	}
+	return hour*3600 + minute*60, nil
+}
+
+// timeFromUsec is jsonformat's GetTimeFromUsec.
+func timeFromUsec(us int64, tz string) (time.Time, error) {
+	l, err := location(tz)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return time.Unix(us/1e6, (us%1e6)*1000).In(l), nil
+}

@@ -1,0 +1,441 @@
+package fhirjson
+
+import (
+	"fmt"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/madx-project/madx/operationoutcome"
+
+	rpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/bundle_and_contained_resource_go_proto"
+)
+
+// maxDepth bounds JSON nesting. The deepest R4 resources in practice
+// (Questionnaire items, nested extensions) stay far below it; a hostile
+// document of a million '[' would otherwise cost a million stack frames.
+const maxDepth = 100
+
+// decoder holds the state of one decode. It is used by one goroutine.
+type decoder struct {
+	scanner
+	steps    []pathStep
+	problems []problem
+	// seen is an arena of per-object member bitsets, used as a stack.
+	seen []uint64
+	// depth is the JSON nesting depth of the value being read.
+	depth int
+	// noValidate is > 0 inside resources packed in Any (contained):
+	// jsonformat's validation pass does not look into Any, so neither do we.
+	noValidate int
+	// entry is the index of the top-level Bundle.entry being read, or -1.
+	entry int
+	// defer, when set, collects top-level Bundle.entry resources to be
+	// decoded later (in parallel) instead of decoding them in line.
+	deferred *[]entryJob
+}
+
+// entryJob is one Bundle.entry.resource left for a worker.
+type entryJob struct {
+	start, end int
+	entry      int
+	target     protoreflect.Message // the entry's ContainedResource
+}
+
+var containedOneof = func() map[string]protoreflect.FieldDescriptor {
+	od := (&rpb.ContainedResource{}).ProtoReflect().Descriptor().Oneofs().ByName("oneof_resource")
+	m := make(map[string]protoreflect.FieldDescriptor, od.Fields().Len())
+	for i := 0; i < od.Fields().Len(); i++ {
+		f := od.Fields().Get(i)
+		m[string(f.Message().Name())] = f
+	}
+	return m
+}()
+
+func newDecoder(data []byte) *decoder {
+	return &decoder{scanner: scanner{data: data}, entry: -1}
+}
+
+// decodeDocument reads a whole document holding one resource and returns
+// the resource's ContainedResource (nil if it could not be identified).
+func (d *decoder) decodeDocument() *rpb.ContainedResource {
+	if d.peek() != '{' {
+		d.addAt("", operationoutcome.Structure, false, "expected a JSON object holding a FHIR resource, found %s", d.describeNext())
+		return nil
+	}
+	cr := &rpb.ContainedResource{}
+	d.decodeResource(cr.ProtoReflect(), true)
+	if d.err == nil {
+		if d.skipSpace(); d.pos < len(d.data) {
+			d.fail("unexpected data after the resource")
+		}
+	}
+	d.syntaxProblem()
+	return cr
+}
+
+// syntaxProblem turns a syntax error into the one issue that explains it.
+func (d *decoder) syntaxProblem() {
+	if d.err == nil {
+		return
+	}
+	line, col := 1, 1
+	for _, c := range d.data[:min(d.err.offset, len(d.data))] {
+		if c == '\n' {
+			line, col = line+1, 1
+		} else {
+			col++
+		}
+	}
+	code := operationoutcome.Structure
+	strict := false
+	if d.err.msg == errDepth {
+		code, strict = operationoutcome.TooLong, true
+		d.err.msg = "JSON nested deeper than 100 levels"
+	}
+	d.report(problem{
+		issue: operationoutcome.Issue{
+			Severity:    operationoutcome.SeverityFatal,
+			Code:        code,
+			Diagnostics: fmt.Sprintf("invalid JSON at line %d, column %d (byte %d): %s", line, col, d.err.offset, d.err.msg),
+		},
+		strict: strict || d.strictSyntax(),
+		entry:  d.entry,
+	})
+}
+
+// strictSyntax reports whether the syntax error is one jsoniter tolerates
+// (invalid UTF-8, raw control characters), for the differential tests.
+func (d *decoder) strictSyntax() bool {
+	switch d.err.msg {
+	case "invalid UTF-8 in a string", "control character in a string must be escaped":
+		return true
+	}
+	return false
+}
+
+// findResourceType looks ahead in the object at the cursor for its
+// "resourceType" member without consuming anything. Most resources name
+// their type first, so this usually reads one member.
+func (d *decoder) findResourceType() (rt string, found, isString bool) {
+	ahead := d.scanner
+	ahead.buf = nil
+	if !ahead.expect('{', "an object") {
+		return "", false, false
+	}
+	for first := true; ahead.objectNext(first); first = false {
+		k := ahead.readKey()
+		if ahead.err != nil {
+			return "", false, false
+		}
+		if string(k) == "resourceType" {
+			if ahead.peek() != '"' {
+				return "", true, false
+			}
+			v, _, _ := ahead.readString()
+			return string(v), ahead.err == nil, ahead.err == nil
+		}
+		ahead.skipValue(d.depth + 1)
+	}
+	return "", false, false
+}
+
+// decodeResource reads a resource object into the ContainedResource cr.
+// top marks the document's root, whose FHIRPath starts with the type name.
+func (d *decoder) decodeResource(cr protoreflect.Message, top bool) {
+	rt, found, isString := d.findResourceType()
+	var fd protoreflect.FieldDescriptor
+	switch {
+	case !found:
+		if d.err == nil && !d.syntaxAhead() {
+			d.addf(operationoutcome.Invalid, false, `missing "resourceType": expected the name of an R4 resource type`)
+		}
+	case !isString:
+		d.addf(operationoutcome.Invalid, false, `"resourceType" must be a string naming an R4 resource type`)
+	default:
+		fd = containedOneof[rt]
+		if fd == nil {
+			d.addf(operationoutcome.Invalid, false, "unknown resource type %s: expected an R4 resource type", quote([]byte(rt)))
+		}
+	}
+	if fd == nil {
+		d.skipValue(d.depth)
+		return
+	}
+	if top {
+		d.push(rt)
+		defer d.pop()
+	}
+	d.decodeObject(cr.Mutable(fd).Message(), infoFor(fd.Message()), true)
+}
+
+// syntaxAhead reports whether the object at the cursor is malformed, so
+// that a missing resourceType is not reported on top of a syntax error.
+func (d *decoder) syntaxAhead() bool {
+	ahead := d.scanner
+	ahead.buf = nil
+	ahead.skipValue(d.depth)
+	return ahead.err != nil
+}
+
+// enter consumes the opening bracket of a container and counts its depth.
+func (d *decoder) enter(c byte, what string) bool {
+	if d.depth >= maxDepth {
+		d.fail(errDepth)
+		return false
+	}
+	if !d.expect(c, what) {
+		return false
+	}
+	d.depth++
+	return true
+}
+
+// decodeObject reads an object into msg. resource marks a resource's root
+// object, where "resourceType" is allowed (it was read ahead).
+func (d *decoder) decodeObject(msg protoreflect.Message, mi *msgInfo, resource bool) {
+	if !d.enter('{', "an object") {
+		return
+	}
+	base := len(d.seen)
+	for range (mi.nslots + 63) / 64 {
+		d.seen = append(d.seen, 0)
+	}
+	rtSeen := false
+	for first := true; d.objectNext(first); first = false {
+		key := d.readKey()
+		if d.err != nil {
+			break
+		}
+		if resource && string(key) == "resourceType" {
+			if rtSeen {
+				d.addf(operationoutcome.Structure, true, `duplicate member "resourceType"`)
+			}
+			rtSeen = true
+			d.skipValue(d.depth)
+			continue
+		}
+		k := mi.lookup(key)
+		if k == nil {
+			d.addf(operationoutcome.Structure, false, "unknown element %s: %s has no such element", quote(key), typeName(mi))
+			d.skipValue(d.depth)
+			continue
+		}
+		w, bit := base+k.slot/64, uint64(1)<<(k.slot%64)
+		if d.seen[w]&bit != 0 {
+			d.addf(operationoutcome.Structure, true, "duplicate member %s", quote(key))
+			d.skipValue(d.depth)
+			continue
+		}
+		d.seen[w] |= bit
+		d.push(k.step)
+		d.member(msg, k, base)
+		d.pop()
+	}
+	if d.err == nil {
+		d.finishObject(msg, mi, base)
+	}
+	d.seen = d.seen[:base]
+	d.depth--
+}
+
+// seenSlot reports whether the member slot was read in the object whose
+// bitset starts at base.
+func (d *decoder) seenSlot(base, slot int) bool {
+	return d.seen[base+slot/64]&(uint64(1)<<(slot%64)) != 0
+}
+
+func typeName(mi *msgInfo) string { return string(mi.desc.Name()) }
+
+// member reads the value of one member.
+func (d *decoder) member(msg protoreflect.Message, k *keyInfo, base int) {
+	fi := k.field
+	if k.sub != nil {
+		if msg.Has(fi.fd) {
+			cm := msg.Get(fi.fd).Message()
+			if w := cm.WhichOneof(fi.msg().oneof); w != nil && w != k.sub.fd {
+				d.addf(operationoutcome.Structure, false, "%s[x] already has a value of another type: expected one value[x] member, found several", fi.jsonName)
+				d.skipValue(d.depth)
+				return
+			}
+		}
+		msg = msg.Mutable(fi.fd).Message()
+		fi = k.sub
+	}
+	if fi.repeated {
+		d.repeated(msg, fi, k, k.twin >= 0 && d.seenSlot(base, k.twin))
+		return
+	}
+	cm := fi.msg()
+	switch cm.kind {
+	case nodePrimitive:
+		if k.underscore {
+			d.primitiveExtension(msg, fi, cm)
+		} else {
+			d.primitiveMember(msg, fi, cm)
+		}
+	case nodeContained:
+		if d.wantObject() {
+			if target := msg.Mutable(fi.fd).Message(); !d.deferEntry(target) {
+				d.decodeResource(target, false)
+			}
+		}
+	default:
+		if d.wantObject() {
+			d.complex(msg.Mutable(fi.fd).Message(), fi, cm)
+		}
+	}
+}
+
+// complex reads a complex-type object into m.
+func (d *decoder) complex(m protoreflect.Message, fi *fieldInfo, cm *msgInfo) {
+	d.decodeObject(m, cm, false)
+	if cm.kind == nodeReference && d.err == nil {
+		d.finishReference(m, cm, fi)
+	}
+}
+
+// wantObject checks that the next value is an object, reporting and
+// skipping it otherwise.
+func (d *decoder) wantObject() bool {
+	switch d.peek() {
+	case '{':
+		return true
+	case 'n':
+		d.addf(operationoutcome.Structure, true, "expected an object, found null (FHIR JSON has no null elements)")
+	default:
+		d.addf(operationoutcome.Structure, false, "expected an object, found %s", d.describeNext())
+	}
+	d.skipValue(d.depth)
+	return false
+}
+
+// repeated reads an array member. twinSeen says whether the other
+// spelling ("_name" for "name" and back) was read before, in which case the
+// list already exists and the elements are merged index by index.
+func (d *decoder) repeated(msg protoreflect.Message, fi *fieldInfo, k *keyInfo, twinSeen bool) {
+	if d.peek() != '[' {
+		d.addf(operationoutcome.Structure, d.peek() == 'n', "expected an array, found %s", d.describeNext())
+		d.skipValue(d.depth)
+		return
+	}
+	if !d.enter('[', "an array") {
+		return
+	}
+	cm := fi.msg()
+	list := msg.Mutable(fi.fd).List()
+	existing := list.Len()
+	i := 0
+	for first := true; d.arrayNext(first); first = false {
+		d.setIndex(i)
+		switch {
+		case twinSeen && i >= existing:
+			d.skipValue(d.depth)
+		case twinSeen:
+			d.primitiveElement(list.Get(i).Message(), cm, k.underscore, true)
+		case cm.kind == nodePrimitive:
+			d.primitiveElement(list.AppendMutable().Message(), cm, k.underscore, false)
+		case cm.kind == nodeContained:
+			if d.wantObject() {
+				d.containedEntry(list.AppendMutable().Message(), i)
+			}
+		case isContainedAny(fi):
+			if d.wantObject() {
+				d.containedAny(list.AppendMutable().Message())
+			}
+		case fi.fd == bundleEntryFD && len(d.steps) == 2:
+			// A top-level Bundle's entry: its problems are kept per entry.
+			if d.wantObject() {
+				d.entry = i
+				d.complex(list.AppendMutable().Message(), fi, cm)
+				d.entry = -1
+			}
+		default:
+			if d.wantObject() {
+				d.complex(list.AppendMutable().Message(), fi, cm)
+			}
+		}
+		i++
+	}
+	d.setIndex(-1)
+	d.depth--
+	if twinSeen && i != existing && d.err == nil {
+		// jsonformat fills an empty list from either spelling, so an empty
+		// array only fails there in one of the two member orders.
+		d.addf(operationoutcome.Structure, i == 0 || existing == 0,
+			"array length mismatch: %s has %d elements but its %s twin has %d (each value aligns with its extensions)", k.step, i, "_", existing)
+	}
+}
+
+func isContainedAny(fi *fieldInfo) bool {
+	return fi.jsonName == "contained" && fi.fd.Message().FullName() == "google.protobuf.Any"
+}
+
+// containedEntry reads a resource held in a ContainedResource list element
+// (Bundle.entry.resource is singular; this covers any other list).
+func (d *decoder) containedEntry(m protoreflect.Message, _ int) {
+	d.decodeResource(m, false)
+}
+
+// containedAny reads a contained resource and packs it in an Any, as
+// jsonformat stores DomainResource.contained.
+func (d *decoder) containedAny(m protoreflect.Message) {
+	cr := &rpb.ContainedResource{}
+	d.noValidate++
+	d.decodeResource(cr.ProtoReflect(), false)
+	d.noValidate--
+	a, ok := m.Interface().(*anypb.Any)
+	if !ok {
+		return
+	}
+	if err := a.MarshalFrom(cr); err != nil {
+		d.addf(operationoutcome.Invalid, false, "contained resource cannot be stored: %v", err)
+	}
+}
+
+// finishObject runs the checks jsonformat's validation pass makes on one
+// message: required elements, and values that must not stay empty.
+func (d *decoder) finishObject(msg protoreflect.Message, mi *msgInfo, base int) {
+	if d.noValidate > 0 {
+		return
+	}
+	for _, fi := range mi.required {
+		if !msg.Has(fi.fd) {
+			d.addf(operationoutcome.Required, false, "missing required element %q", requiredName(fi))
+		}
+	}
+	for _, p := range mi.pairs {
+		if !d.seenSlot(base, p.ext) || d.seenSlot(base, p.value) {
+			continue
+		}
+		k := p.key
+		fi := k.field
+		if k.sub != nil {
+			fi = k.sub
+		}
+		switch fi.msg().prim {
+		case primCode, primID, primOID, primUUID:
+			d.push(k.step)
+			d.addf(operationoutcome.Value, false, "a %s needs a value: its extensions alone leave it empty, which does not match the %s format", typeName(fi.msg()), typeName(fi.msg()))
+			d.pop()
+		}
+	}
+}
+
+func requiredName(fi *fieldInfo) string {
+	if isChoiceDesc(fi.fd.Message()) {
+		return fi.jsonName + "[x]"
+	}
+	return fi.jsonName
+}
+
+// unwrap returns the resource held in a ContainedResource, or nil.
+func unwrap(cr *rpb.ContainedResource) proto.Message {
+	m := cr.ProtoReflect()
+	od := m.Descriptor().Oneofs().ByName("oneof_resource")
+	if f := m.WhichOneof(od); f != nil {
+		return m.Get(f).Message().Interface()
+	}
+	return nil
+}

@@ -1,0 +1,384 @@
+package fhirjson
+
+import (
+	"strings"
+	"sync"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	apb "github.com/google/fhir/go/proto/google/fhir/proto/annotations_go_proto"
+)
+
+// primKind says how a FHIR primitive proto is read and written. The set
+// and the dispatch on the descriptor's short name mirror jsonformat's
+// parsePrimitiveType, so both decoders agree on every type.
+type primKind uint8
+
+const (
+	notPrimitive primKind = iota
+	primString            // String: validated (1 MiB, no control characters)
+	primCode              // Code: value_regex validated
+	primID                // Id: value_regex validated
+	primOID               // Oid: value_regex validated
+	primUUID              // Uuid: value_regex validated
+	primURI               // Uri, Url, Canonical: must parse as a URL
+	primText              // Markdown, Xhtml: any string
+	primBoolean
+	primInteger
+	primPositiveInt
+	primUnsignedInt
+	primDecimal
+	primDate
+	primDateTime
+	primInstant
+	primTime
+	primBase64
+	primEnumCode   // a value-set bound code held as an enum
+	primStringCode // a value-set bound code held as a string
+	primInvalid    // ReferenceId and anything unknown: never valid in JSON
+)
+
+// nodeKind says how a non-primitive field's value is read.
+type nodeKind uint8
+
+const (
+	nodeComplex   nodeKind = iota // a FHIR complex type or backbone element
+	nodeReference                 // Reference: normalized after reading
+	nodeContained                 // ContainedResource: {"resourceType": ...}
+	nodeAny                       // Any under "contained": a resource packed in Any
+	nodeChoice                    // a choice type's wrapper message (value[x])
+	nodePrimitive                 // a primitive type
+)
+
+// msgInfo is everything the codec needs about one message type, built once
+// from its descriptor and annotations.
+type msgInfo struct {
+	desc protoreflect.MessageDescriptor
+	kind nodeKind
+	prim primKind
+	// keys maps every JSON member name the message accepts to its target.
+	keys map[string]*keyInfo
+	// nslots is the number of distinct member slots (for duplicate checks).
+	nslots int
+	// fields lists the message fields in declaration order (encoding).
+	fields []*fieldInfo
+	// required lists fields annotated REQUIRED_BY_FHIR.
+	required []*fieldInfo
+	// pairs lists primitive members with their "_" twin, to check values
+	// that only came from a primitive extension object.
+	pairs []slotPair
+	// Primitive types: the value, id and extension fields (any may be nil).
+	valueFD, idFD, extFD protoreflect.FieldDescriptor
+	enum                 *enumInfo
+	// Choice types: the oneof.
+	oneof protoreflect.OneofDescriptor
+	// Reference: the reference oneof and its uri member.
+	refOneof protoreflect.OneofDescriptor
+	refURI   protoreflect.FieldDescriptor
+	refFrag  protoreflect.FieldDescriptor
+}
+
+// fieldInfo describes one field of a message.
+type fieldInfo struct {
+	fd       protoreflect.FieldDescriptor
+	jsonName string
+	repeated bool
+	// validRefs is the valid_reference_type list; nil allows any.
+	validRefs []string
+	// choiceName is, for a member of a choice type, the FHIRPath step
+	// (e.g. "ofType(Quantity)") and the JSON suffix ("Quantity").
+	typeName, jsonSuffix string
+	msg                  func() *msgInfo
+}
+
+// keyInfo is one accepted JSON member name.
+type keyInfo struct {
+	slot  int
+	field *fieldInfo // the field of this message
+	// sub is, for choice members, the field inside the choice message.
+	sub *fieldInfo
+	// underscore marks "_name", the primitive's id and extensions.
+	underscore bool
+	// twin is the slot of the same element under the other spelling, or -1.
+	twin int
+	// step is the FHIRPath step this member adds, e.g. "value.ofType(string)".
+	step string
+}
+
+type slotPair struct {
+	value, ext int
+	key        *keyInfo
+}
+
+// enumInfo resolves a code to its enum number the way jsonformat does:
+// first by upper-cased name with '-' as '_', then by fhir_original_code.
+type enumInfo struct {
+	byName map[string]protoreflect.EnumNumber
+	byOrig map[string]protoreflect.EnumNumber
+	// code is the JSON text of each number (original code or lower-cased
+	// name with '_' as '-'), for encoding.
+	code map[protoreflect.EnumNumber]string
+	// valueSet is the bound value set's URL, for diagnostics.
+	valueSet string
+}
+
+var infos sync.Map // protoreflect.FullName -> *msgInfo
+
+// infoFor returns the (cached) table of a message type. Concurrent first
+// calls may build it twice; both results are equal and one wins.
+func infoFor(d protoreflect.MessageDescriptor) *msgInfo {
+	if v, ok := infos.Load(d.FullName()); ok {
+		return v.(*msgInfo)
+	}
+	v, _ := infos.LoadOrStore(d.FullName(), buildInfo(d))
+	return v.(*msgInfo)
+}
+
+// lazyInfo defers a child table until first use, so building one type does
+// not build the whole (cyclic) R4 type graph.
+func lazyInfo(d protoreflect.MessageDescriptor) func() *msgInfo {
+	return sync.OnceValue(func() *msgInfo { return infoFor(d) })
+}
+
+func isPrimitiveDesc(d protoreflect.MessageDescriptor) bool {
+	return proto.GetExtension(d.Options(), apb.E_StructureDefinitionKind).(apb.StructureDefinitionKindValue) == apb.StructureDefinitionKindValue_KIND_PRIMITIVE_TYPE
+}
+
+func isChoiceDesc(d protoreflect.MessageDescriptor) bool {
+	return d != nil && proto.HasExtension(d.Options(), apb.E_IsChoiceType)
+}
+
+func primKindOf(d protoreflect.MessageDescriptor) primKind {
+	switch d.Name() {
+	case "String":
+		return primString
+	case "Code":
+		return primCode
+	case "Id":
+		return primID
+	case "Oid":
+		return primOID
+	case "Uuid":
+		return primUUID
+	case "Uri", "Url", "Canonical":
+		return primURI
+	case "Markdown", "Xhtml":
+		return primText
+	case "Boolean":
+		return primBoolean
+	case "Integer":
+		return primInteger
+	case "PositiveInt":
+		return primPositiveInt
+	case "UnsignedInt":
+		return primUnsignedInt
+	case "Decimal":
+		return primDecimal
+	case "Date":
+		return primDate
+	case "DateTime":
+		return primDateTime
+	case "Instant":
+		return primInstant
+	case "Time":
+		return primTime
+	case "Base64Binary":
+		return primBase64
+	case "ReferenceId":
+		return primInvalid
+	}
+	if proto.HasExtension(d.Options(), apb.E_FhirValuesetUrl) {
+		if v := d.Fields().ByName("value"); v != nil {
+			switch v.Kind() {
+			case protoreflect.EnumKind:
+				return primEnumCode
+			case protoreflect.StringKind:
+				return primStringCode
+			}
+		}
+	}
+	return primInvalid
+}
+
+func buildInfo(d protoreflect.MessageDescriptor) *msgInfo {
+	mi := &msgInfo{desc: d, keys: map[string]*keyInfo{}}
+	switch {
+	case isPrimitiveDesc(d):
+		mi.kind = nodePrimitive
+		mi.prim = primKindOf(d)
+		mi.valueFD = d.Fields().ByName("value")
+		mi.idFD = d.Fields().ByName("id")
+		if e := d.Fields().ByName("extension"); e != nil && e.IsList() && e.Message() != nil {
+			mi.extFD = e
+		}
+		if mi.prim == primEnumCode {
+			mi.enum = buildEnum(mi.valueFD.Enum())
+			mi.enum.valueSet = proto.GetExtension(d.Options(), apb.E_FhirValuesetUrl).(string)
+		}
+	case d.Name() == "ContainedResource":
+		mi.kind = nodeContained
+	case isChoiceDesc(d):
+		mi.kind = nodeChoice
+		mi.oneof = d.Oneofs().Get(0)
+	case proto.HasExtension(d.Options(), apb.E_FhirReferenceType):
+		mi.kind = nodeReference
+		mi.refOneof = d.Oneofs().ByName("reference")
+		mi.refURI = d.Fields().ByName("uri")
+		mi.refFrag = d.Fields().ByName("fragment")
+	}
+	fields := d.Fields()
+	for i := 0; i < fields.Len(); i++ {
+		f := fields.Get(i)
+		fi := &fieldInfo{fd: f, jsonName: f.JSONName(), repeated: f.IsList()}
+		if f.Message() != nil {
+			fi.msg = lazyInfo(f.Message())
+		}
+		if refs := proto.GetExtension(f.Options(), apb.E_ValidReferenceType).([]string); len(refs) > 0 {
+			fi.validRefs = refs
+		}
+		if proto.GetExtension(f.Options(), apb.E_ValidationRequirement).(apb.Requirement) == apb.Requirement_REQUIRED_BY_FHIR {
+			mi.required = append(mi.required, fi)
+		}
+		mi.fields = append(mi.fields, fi)
+		if mi.kind == nodeChoice {
+			fi.jsonSuffix = strings.ToUpper(fi.jsonName[:1]) + fi.jsonName[1:]
+			fi.typeName = string(f.Message().Name())
+			if isPrimitiveDesc(f.Message()) {
+				fi.typeName = fi.jsonName
+			}
+		}
+		mi.addKeys(fi)
+	}
+	return mi
+}
+
+// addKeys registers the JSON names of one field, as jsonformat's FieldMap
+// does: the field's JSON name, "_" + name for primitives, and for a choice
+// field every name + type suffix. Non-message fields (a primitive's value,
+// a date's precision) and Reference's internal oneof members (fragment,
+// typed ids) are not FHIR elements and get no key, so they are rejected
+// as unknown.
+func (mi *msgInfo) addKeys(fi *fieldInfo) {
+	f := fi.fd
+	if f.Message() == nil {
+		return
+	}
+	if mi.kind == nodeReference && f.ContainingOneof() == mi.refOneof && f != mi.refURI {
+		return
+	}
+	if isChoiceDesc(f.Message()) {
+		ci := infoFor(f.Message())
+		for _, sub := range ci.fields {
+			if sub.fd.Message() == nil {
+				continue
+			}
+			name := fi.jsonName + sub.jsonSuffix
+			step := fi.jsonName + ".ofType(" + sub.typeName + ")"
+			mi.addKey(name, &keyInfo{field: fi, sub: sub, step: step}, isPrimitiveDesc(sub.fd.Message()))
+		}
+		return
+	}
+	mi.addKey(fi.jsonName, &keyInfo{field: fi, step: fi.jsonName}, isPrimitiveDesc(f.Message()))
+}
+
+func (mi *msgInfo) addKey(name string, k *keyInfo, primitive bool) {
+	k.slot, k.twin = mi.nslots, -1
+	mi.nslots++
+	mi.keys[name] = k
+	if !primitive {
+		return
+	}
+	u := *k
+	u.underscore = true
+	u.slot = mi.nslots
+	mi.nslots++
+	k.twin, u.twin = u.slot, k.slot
+	mi.keys["_"+name] = &u
+	mi.pairs = append(mi.pairs, slotPair{value: k.slot, ext: u.slot, key: &u})
+}
+
+// lookup finds a member by name. Like jsonformat, a name whose first letter
+// is upper case is also tried with that letter lower-cased.
+func (mi *msgInfo) lookup(name []byte) *keyInfo {
+	if k, ok := mi.keys[string(name)]; ok {
+		return k
+	}
+	i := 0
+	if len(name) > 0 && name[0] == '_' {
+		i = 1
+	}
+	if i < len(name) && name[i] >= 'A' && name[i] <= 'Z' {
+		var buf [64]byte
+		if len(name) <= len(buf) {
+			n := copy(buf[:], name)
+			buf[i] += 'a' - 'A'
+			return mi.keys[string(buf[:n])]
+		}
+	}
+	return nil
+}
+
+func buildEnum(ed protoreflect.EnumDescriptor) *enumInfo {
+	ei := &enumInfo{
+		byName: map[string]protoreflect.EnumNumber{},
+		byOrig: map[string]protoreflect.EnumNumber{},
+		code:   map[protoreflect.EnumNumber]string{},
+	}
+	vals := ed.Values()
+	for i := 0; i < vals.Len(); i++ {
+		v := vals.Get(i)
+		orig := proto.GetExtension(v.Options(), apb.E_FhirOriginalCode).(string)
+		if v.Number() != 0 {
+			ei.byName[string(v.Name())] = v.Number()
+		}
+		if _, ok := ei.byOrig[orig]; !ok {
+			ei.byOrig[orig] = v.Number()
+		}
+		if _, ok := ei.code[v.Number()]; !ok {
+			code := orig
+			if code == "" {
+				code = strings.ReplaceAll(strings.ToLower(string(v.Name())), "_", "-")
+			}
+			ei.code[v.Number()] = code
+		}
+	}
+	return ei
+}
+
+// lookup returns the enum number of a code, or false.
+func (ei *enumInfo) lookup(code string) (protoreflect.EnumNumber, bool) {
+	var buf [64]byte
+	key := ""
+	if len(code) <= len(buf) && isASCII(code) {
+		for i := 0; i < len(code); i++ {
+			c := code[i]
+			switch {
+			case c >= 'a' && c <= 'z':
+				c -= 'a' - 'A'
+			case c == '-':
+				c = '_'
+			}
+			buf[i] = c
+		}
+		if n, ok := ei.byName[string(buf[:len(code)])]; ok {
+			return n, true
+		}
+	} else {
+		key = strings.ReplaceAll(strings.ToUpper(code), "-", "_")
+		if n, ok := ei.byName[key]; ok {
+			return n, true
+		}
+	}
+	n, ok := ei.byOrig[code]
+	return n, ok
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
