@@ -73,9 +73,9 @@ func (st *decodeState) children(m protoreflect.Message, sch *schema, path, name 
 			textSeen = true
 			var err error
 			if primitive {
-				err = st.report(oo.Structure, path, "Found text %q inside <%s>; FHIR XML carries a primitive value in the value attribute, as in <%s value=\"...\"/>.", excerpt(t), name, name)
+				err = st.report(oo.Structure, path, "Found text %q in %s; FHIR XML carries a primitive value in the value attribute, as in <%s value=\"...\"/>.", excerpt(t), path, name)
 			} else {
-				err = st.report(oo.Structure, path, "Found text %q inside <%s>; this element holds only child elements.", excerpt(t), name)
+				err = st.report(oo.Structure, path, "Found text %q in %s, which holds only child elements.", excerpt(t), path)
 			}
 			if err != nil {
 				return err
@@ -90,13 +90,13 @@ func (st *decodeState) children(m protoreflect.Message, sch *schema, path, name 
 			}
 			switch {
 			case t.Name.Space != wantNS:
-				err = st.reportAndSkip(oo.Structure, cpath, "Found <%s> in %s inside <%s>; expected it in the namespace %s.", child, namespaceName(t.Name.Space), name, wantNS)
+				err = st.reportAndSkip(oo.Structure, cpath, "Element <%s> in %s is in %s; expected the namespace %s.", child, path, namespaceName(t.Name.Space), wantNS)
 			case !ok:
-				err = st.reportAndSkip(oo.Structure, cpath, "Unknown element <%s> inside <%s>; expected one of: %s.", child, name, sch.expected())
+				err = st.reportAndSkip(oo.Structure, cpath, "Unknown element <%s> in %s; expected one of: %s.", child, path, sch.expected())
 			case el.rank < last:
-				err = st.reportAndSkip(oo.Structure, cpath, "Element <%s> is out of order inside <%s>: FHIR orders it before <%s>.", child, name, lastName)
+				err = st.reportAndSkip(oo.Structure, cpath, "Element <%s> in %s is out of order: FHIR puts it before <%s>.", child, path, lastName)
 			case el.rank == last && !el.field.IsList():
-				err = st.reportAndSkip(oo.Structure, path+"."+el.name, "Element <%s> repeats inside <%s>, which allows at most one %s.", child, name, el.displayName())
+				err = st.reportAndSkip(oo.Structure, path+"."+el.name, "Element <%s> repeats in %s, which allows at most one %s.", child, path, el.displayName())
 			default:
 				last, lastName = el.rank, child
 				err = st.element(t, m, el, path)
@@ -183,7 +183,7 @@ func (st *decodeState) primitive(start xml.StartElement, m protoreflect.Message,
 	}
 	ext := m.Descriptor().Fields().ByName("extension")
 	if (sch.idAttr == nil || !m.Has(sch.idAttr)) && (ext == nil || m.Get(ext).List().Len() == 0) {
-		return st.report(oo.Required, path, "<%s> has no value attribute and no extension; a FHIR element must have a value or children.", start.Name.Local)
+		return st.report(oo.Required, path, "%s (<%s>) has no value attribute and no extension; a FHIR element must have a value or children.", path, start.Name.Local)
 	}
 	// jsonformat records "id or extensions but no value" the same way.
 	m.Mutable(ext).List().Append(protoreflect.ValueOfMessage(primitiveHasNoValue().ProtoReflect()))
@@ -203,7 +203,7 @@ func (st *decodeState) attributes(start xml.StartElement, m protoreflect.Message
 		key := a.Name.Space + " " + a.Name.Local
 		if seen[key] {
 			// encoding/xml lets a repeated attribute through.
-			if err := st.report(oo.Structure, path, "Attribute %s appears twice on <%s>.", a.Name.Local, start.Name.Local); err != nil {
+			if err := st.report(oo.Structure, path, "Attribute %s appears twice on %s.", a.Name.Local, path); err != nil {
 				return nil, err
 			}
 			continue
@@ -222,7 +222,7 @@ func (st *decodeState) attributes(start xml.StartElement, m protoreflect.Message
 			target = sch.urlAttr
 		}
 		if target == nil {
-			if err := st.report(oo.Structure, path, "Unknown attribute %s on <%s>; %s.", attrName(a.Name), start.Name.Local, sch.expectedAttributes()); err != nil {
+			if err := st.report(oo.Structure, path, "Unknown attribute %s on %s (<%s>); %s.", attrName(a.Name), path, start.Name.Local, sch.expectedAttributes()); err != nil {
 				return nil, err
 			}
 			continue
@@ -249,7 +249,7 @@ func (st *decodeState) noAttributes(start xml.StartElement, path string) error {
 		if isNamespaceDecl(a) {
 			continue
 		}
-		if err := st.report(oo.Structure, path, "Unknown attribute %s on <%s>, which takes no attributes.", attrName(a.Name), start.Name.Local); err != nil {
+		if err := st.report(oo.Structure, path, "Unknown attribute %s on %s (<%s>), which takes no attributes.", attrName(a.Name), path, start.Name.Local); err != nil {
 			return err
 		}
 	}
@@ -279,17 +279,17 @@ func (st *decodeState) contained(start xml.StartElement, m protoreflect.Message,
 				continue
 			}
 			textSeen = true
-			err = st.report(oo.Structure, path, "Found text %q inside <%s>; expected a resource element such as <Location>.", excerpt(t), start.Name.Local)
+			err = st.report(oo.Structure, path, "Found text %q in %s; expected a resource element such as <Location>.", excerpt(t), path)
 		case xml.StartElement:
 			if found {
-				err = st.reportAndSkip(oo.Structure, path, "<%s> holds more than one resource (a second one is <%s>); it takes exactly one.", start.Name.Local, t.Name.Local)
+				err = st.reportAndSkip(oo.Structure, path, "%s holds more than one resource (the second is <%s>); it takes exactly one.", path, t.Name.Local)
 				break
 			}
 			found = true
 			_, err = st.resource(t, cr, path)
 		case xml.EndElement:
 			if !found {
-				return st.report(oo.Required, path, "<%s> holds no resource; expected one resource element such as <Location>.", start.Name.Local)
+				return st.report(oo.Required, path, "%s holds no resource; expected one resource element such as <Location>.", path)
 			}
 			if sch.any && len(st.issues) == before {
 				// Packed as jsonformat packs contained resources.
@@ -320,7 +320,7 @@ func (st *decodeState) xhtml(start xml.StartElement, m protoreflect.Message, pat
 	}
 	raw := st.data[begin:st.xd.InputOffset()]
 	if !declared || !bytes.HasPrefix(raw, []byte("<div")) {
-		return st.report(oo.Structure, path, "The narrative must be written as <div xmlns=\"%s\">...</div>, declaring the XHTML namespace on the div itself.", XHTMLNamespace)
+		return st.report(oo.Structure, path, "The narrative %s must be written as <div xmlns=\"%s\">...</div>, declaring the XHTML namespace on the div itself.", path, XHTMLNamespace)
 	}
 	m.Set(m.Descriptor().Fields().ByName("value"), protoreflect.ValueOfString(string(raw)))
 	return nil

@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"google.golang.org/protobuf/testing/protocmp"
 )
 
 // TestUnmarshalFixtures decodes every XML fixture written by FHIR.js and
@@ -15,7 +14,7 @@ func TestUnmarshalFixtures(t *testing.T) {
 		t.Run(fx.name, func(t *testing.T) {
 			got := normalizeNarratives(t, decodeXML(t, fx.xmlData))
 			want := normalizeNarratives(t, decodeJSON(t, fx.jsonData))
-			if diff := cmp.Diff(want, got, protocmp.Transform()); diff != "" {
+			if diff := diffProto(want, got); diff != "" {
 				t.Errorf("Unmarshal(%s) differs from jsonformat's decoding of %s (-json +xml):\n%s", fx.xmlPath, fx.jsonPath, diff)
 			}
 		})
@@ -44,7 +43,7 @@ func TestRoundTripXML(t *testing.T) {
 			first := decodeXML(t, fx.xmlData)
 			out := encodeXML(t, first)
 			second := decodeXML(t, out)
-			if diff := cmp.Diff(first, second, protocmp.Transform()); diff != "" {
+			if diff := diffProto(first, second); diff != "" {
 				t.Errorf("proto changed across Marshal/Unmarshal (-before +after):\n%s", diff)
 			}
 			if again := encodeXML(t, second); string(again) != string(out) {
@@ -61,7 +60,7 @@ func TestRoundTripJSON(t *testing.T) {
 		t.Run(filepath.Base(path), func(t *testing.T) {
 			fromJSON := decodeJSON(t, readFile(t, path))
 			fromXML := decodeXML(t, encodeXML(t, fromJSON))
-			if diff := cmp.Diff(fromJSON, fromXML, protocmp.Transform()); diff != "" {
+			if diff := diffProto(fromJSON, fromXML); diff != "" {
 				t.Errorf("proto changed across XML (-json +xml):\n%s", diff)
 			}
 			if diff := cmp.Diff(string(encodeJSON(t, fromJSON)), string(encodeJSON(t, fromXML))); diff != "" {

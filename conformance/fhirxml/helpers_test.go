@@ -16,8 +16,10 @@ import (
 	"github.com/google/fhir/go/jsonformat"
 	dpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
 	bundlepb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/bundle_and_contained_resource_go_proto"
+	"github.com/google/go-cmp/cmp"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/testing/protocmp"
 	"google.golang.org/protobuf/types/known/anypb"
 )
 
@@ -224,4 +226,13 @@ func canonicalXML(tb testing.TB, data []byte) string {
 		}
 	}
 	return b.String()
+}
+
+// diffProto is cmp.Diff for protos, skipping cmp's slow walk when the
+// messages are equal.
+func diffProto(want, got proto.Message) string {
+	if proto.Equal(want, got) {
+		return ""
+	}
+	return cmp.Diff(want, got, protocmp.Transform())
 }

@@ -41,7 +41,7 @@ func validationIssue(path string, err error) oo.Issue {
 		if uerr == nil {
 			expr += "." + name
 		}
-		return oo.Issuef(oo.SeverityFatal, oo.Required, expr, "%s is required (cardinality 1..) but missing.", expr)
+		return oo.Issuef(oo.SeverityFatal, oo.Required, expr, "%s is required but missing.", expr)
 	}
 	code := oo.Value
 	switch {
