@@ -1,0 +1,81 @@
+package mongo
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/madx-project/madx/store"
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// Report-key claims, used only without server transactions.
+//
+// The unique index on resources.reportKey is what guarantees that two live
+// resources never hold one key. It is not enough for the no-transaction
+// protocol: a pending write that moves a report from key k1 to k3 (or
+// deletes it) frees k1 in the resources document at step 4, and if another
+// writer took k1 then, the rollback could not give it back. So every writer
+// that makes a resource take a key first claims it in the claims collection
+// (_id: the key), and a pending write marks the claims of the keys it takes
+// and frees: a claim marked by a pending write cannot be taken. A claim
+// whose owner does not hold the key (its writer failed, or released it) is
+// taken over; if two writers still race to the same key, the unique index
+// decides.
+
+// lockKey claims report key k for the resource owner ("<type>/<id>"),
+// marked with txn when txn is not empty. It returns store.ErrDuplicateKey
+// when another live resource holds k, and a lost race when a pending write
+// has it or the claim moved under us.
+func (s *Store) lockKey(ctx context.Context, k, owner, txn string) error {
+	op := fmt.Sprintf("write %s: report key %q", owner, k)
+	for range 3 {
+		var c claim
+		err := s.claims.FindOne(ctx, bson.D{{Key: "_id", Value: k}}).Decode(&c)
+		if notFound(err) {
+			_, err := s.claims.InsertOne(ctx, claim{Key: k, Owner: owner, Txn: txn, At: s.now().UTC()})
+			if isDup(err) {
+				continue
+			}
+			return mapErr(op, err)
+		}
+		if err != nil {
+			return unavailable(op, err)
+		}
+		if c.Txn != "" && c.Txn != txn {
+			return errLostRace{txn: c.Txn}
+		}
+		if c.Owner == owner && c.Txn == txn {
+			return nil
+		}
+		// A claim of our own txn under another owner is a key this very
+		// write frees from one resource and gives to another.
+		if c.Owner != owner && c.Txn == "" {
+			holder, err := s.readCurrent(ctx, c.Owner)
+			if err != nil {
+				return err
+			}
+			if holder.live() && holder.ReportKey == k {
+				return fmt.Errorf("mongo: %s: held by %s: %w", op, c.Owner, store.ErrDuplicateKey)
+			}
+		}
+		filter := bson.D{{Key: "_id", Value: k}, {Key: "owner", Value: c.Owner}}
+		if c.Txn == "" {
+			filter = append(filter, bson.E{Key: "txn", Value: bson.D{{Key: "$exists", Value: false}}})
+		} else {
+			filter = append(filter, bson.E{Key: "txn", Value: c.Txn})
+		}
+		set := bson.D{{Key: "owner", Value: owner}, {Key: "at", Value: s.now().UTC()}}
+		update := bson.D{{Key: "$set", Value: append(set, bson.E{Key: "txn", Value: txn})}}
+		if txn == "" {
+			update = bson.D{{Key: "$set", Value: set}, {Key: "$unset", Value: bson.D{{Key: "txn", Value: ""}}}}
+		}
+		res, err := s.claims.UpdateOne(ctx, filter, update)
+		if err != nil {
+			return unavailable(op, err)
+		}
+		if res.MatchedCount == 1 {
+			return nil
+		}
+	}
+	return lostRace
+}
