@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/madx-project/madx/operationoutcome"
@@ -339,4 +340,80 @@ func timeFromUsec(us int64, tz string) (time.Time, error) {
 		return time.Time{}, err
 	}
 	return time.Unix(us/1e6, (us%1e6)*1000).In(l), nil
+}
+
+// formatTemporal writes a Date, DateTime, Instant or Time as jsonformat's
+// serializers do.
+func formatTemporal(m proto.Message, p primKind) (string, error) {
+	switch v := m.(type) {
+	case *dpb.Date:
+		t, err := timeFromUsec(v.GetValueUs(), v.GetTimezone())
+		if err != nil {
+			return "", err
+		}
+		switch v.GetPrecision() {
+		case dpb.Date_DAY:
+			return t.Format(layoutDay), nil
+		case dpb.Date_MONTH:
+			return t.Format(layoutMonth), nil
+		case dpb.Date_YEAR:
+			return t.Format(layoutYear), nil
+		}
+		return "", fmt.Errorf("invalid Date precision %v", v.GetPrecision())
+	case *dpb.DateTime:
+		t, err := timeFromUsec(v.GetValueUs(), v.GetTimezone())
+		if err != nil {
+			return "", err
+		}
+		utc := v.GetTimezone() == "Z"
+		switch v.GetPrecision() {
+		case dpb.DateTime_SECOND:
+			return t.Format(pick(utc, layoutSecondsUTC, layoutSeconds)), nil
+		case dpb.DateTime_MILLISECOND:
+			return t.Format(pick(utc, layoutMillisUTC, layoutMillis)), nil
+		case dpb.DateTime_MICROSECOND:
+			return t.Format(pick(utc, layoutMicrosUTC, layoutMicros)), nil
+		case dpb.DateTime_DAY:
+			return t.Format(layoutDay), nil
+		case dpb.DateTime_MONTH:
+			return t.Format(layoutMonth), nil
+		case dpb.DateTime_YEAR:
+			return t.Format(layoutYear), nil
+		}
+		return "", fmt.Errorf("invalid DateTime precision %v", v.GetPrecision())
+	case *dpb.Instant:
+		t, err := timeFromUsec(v.GetValueUs(), v.GetTimezone())
+		if err != nil {
+			return "", err
+		}
+		utc := v.GetTimezone() == "Z"
+		switch v.GetPrecision() {
+		case dpb.Instant_SECOND:
+			return t.Format(pick(utc, layoutSecondsUTC, layoutSeconds)), nil
+		case dpb.Instant_MILLISECOND:
+			return t.Format(pick(utc, layoutMillisUTC, layoutMillis)), nil
+		case dpb.Instant_MICROSECOND:
+			return t.Format(pick(utc, layoutMicrosUTC, layoutMicros)), nil
+		}
+		return "", fmt.Errorf("invalid Instant precision %v", v.GetPrecision())
+	case *dpb.Time:
+		t := time.Unix(v.GetValueUs()/1e6, (v.GetValueUs()%1e6)*1000).In(time.UTC)
+		switch v.GetPrecision() {
+		case dpb.Time_SECOND:
+			return t.Format(layoutTime), nil
+		case dpb.Time_MILLISECOND:
+			return t.Format(layoutTimeMillis), nil
+		case dpb.Time_MICROSECOND:
+			return t.Format(layoutTimeMicros), nil
+		}
+		return "", fmt.Errorf("invalid Time precision %v", v.GetPrecision())
+	}
+	return "", fmt.Errorf("unsupported temporal type %T", m)
+}
+
+func pick(cond bool, a, b string) string {
+	if cond {
+		return a
+	}
+	return b
 }

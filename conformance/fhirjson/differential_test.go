@@ -68,8 +68,63 @@ func TestUnmarshalMatchesJSONFormat(t *testing.T) {
 			if err != nil {
 				return
 			}
-			if diff := cmp.Diff(want, got, protocmp.Transform()); diff != "" {
-				t.Errorf("Unmarshal differs from jsonformat (-jsonformat +ours):\n%s", diff)
+			if !proto.Equal(want, got) {
+				t.Errorf("Unmarshal differs from jsonformat (-jsonformat +ours):\n%s", cmp.Diff(want, got, protocmp.Transform()))
+			}
+		})
+	}
+}
+
+// referenceMarshal is jsonformat's MarshalResource, compact or pretty. It
+// runs on a clone because jsonformat's marshaller modifies its input.
+func referenceMarshal(tb testing.TB, m proto.Message, pretty bool) []byte {
+	tb.Helper()
+	var mr *jsonformat.Marshaller
+	var err error
+	if pretty {
+		mr, err = jsonformat.NewPrettyMarshaller(fhirversion.R4)
+	} else {
+		mr, err = jsonformat.NewMarshaller(false, "", "", fhirversion.R4)
+	}
+	if err != nil {
+		tb.Fatal(err)
+	}
+	out, err := mr.MarshalResource(proto.Clone(m))
+	if err != nil {
+		tb.Fatalf("jsonformat MarshalResource: %v", err)
+	}
+	return out
+}
+
+func TestMarshalMatchesJSONFormat(t *testing.T) {
+	files := append(fixtures(t, "../../testdata/madx"), fixtures(t, "../../testdata/invalid")...)
+	for _, p := range files {
+		t.Run(filepath.Base(p), func(t *testing.T) {
+			res, err := reference(t, readFile(t, p))
+			if err != nil {
+				t.Skipf("jsonformat rejects the fixture: %v", err)
+			}
+			for _, pretty := range []bool{false, true} {
+				want := referenceMarshal(t, res, pretty)
+				marshal := Marshal
+				if pretty {
+					marshal = MarshalIndent
+				}
+				got, err := marshal(res)
+				if err != nil {
+					t.Fatalf("Marshal(pretty=%v): %v", pretty, err)
+				}
+				if diff := cmp.Diff(string(want), string(got)); diff != "" {
+					t.Errorf("Marshal(pretty=%v) differs from jsonformat (-jsonformat +ours):\n%s", pretty, diff)
+				}
+				// Round trip: our output decodes back to the same proto.
+				back, err := Unmarshal(got)
+				if err != nil {
+					t.Fatalf("Unmarshal(Marshal(x)): %v", err)
+				}
+				if !proto.Equal(back, res) {
+					t.Errorf("round trip changed the proto:\n%s", cmp.Diff(res, back, protocmp.Transform()))
+				}
 			}
 		})
 	}

@@ -3,6 +3,7 @@ package fhirjson
 import (
 	"strings"
 	"sync"
+	"unicode"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -89,7 +90,10 @@ type fieldInfo struct {
 	// choiceName is, for a member of a choice type, the FHIRPath step
 	// (e.g. "ofType(Quantity)") and the JSON suffix ("Quantity").
 	typeName, jsonSuffix string
-	msg                  func() *msgInfo
+	// choiceKeys is, for a choice field, the JSON name jsonformat writes
+	// for each member (keyed by the member's field number).
+	choiceKeys map[protoreflect.FieldNumber]string
+	msg        func() *msgInfo
 }
 
 // keyInfo is one accepted JSON member name.
@@ -269,7 +273,9 @@ func (mi *msgInfo) addKeys(fi *fieldInfo) {
 	}
 	if isChoiceDesc(f.Message()) {
 		ci := infoFor(f.Message())
+		fi.choiceKeys = map[protoreflect.FieldNumber]string{}
 		for _, sub := range ci.fields {
+			fi.choiceKeys[sub.fd.Number()] = snakeToLowerCamel(string(f.Name()) + "_" + camelToSnake(sub.jsonName))
 			if sub.fd.Message() == nil {
 				continue
 			}
@@ -381,4 +387,39 @@ func isASCII(s string) bool {
 		}
 	}
 	return true
+}
+
+// snakeToLowerCamel and camelToSnake are jsonformat's name conversions,
+// which its marshaller uses to name choice members (value_string ->
+// valueString); they are copied so that both sides spell names alike.
+func snakeToLowerCamel(s string) string {
+	if s == "" {
+		return s
+	}
+	camel := make([]rune, 0, len(s))
+	upper := true
+	for _, c := range s {
+		switch {
+		case c == '_':
+			upper = true
+		case upper:
+			upper = false
+			camel = append(camel, unicode.ToUpper(c))
+		default:
+			camel = append(camel, unicode.ToLower(c))
+		}
+	}
+	out := string(camel)
+	return strings.ToLower(out[:1]) + out[1:]
+}
+
+func camelToSnake(s string) string {
+	snake := make([]rune, 0, len(s))
+	for _, c := range s {
+		if !unicode.IsLower(c) && len(snake) > 0 {
+			snake = append(snake, '_')
+		}
+		snake = append(snake, unicode.ToLower(c))
+	}
+	return string(snake)
 }
