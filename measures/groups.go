@@ -78,28 +78,28 @@ func (c *checker) populations(gi int, g *mrpb.MeasureReport_Group, gd *groupDef)
 	}
 	var seen firstSeen
 	for pi, p := range g.GetPopulation() {
-		pp := populationPath(gi, pi)
+		pp := func() string { return populationPath(gi, pi) } // built only for an issue
 		switch {
 		case p.GetCode() == nil:
-			c.required(pp, pp+".code", semantics+": group.population.code")
+			c.required(pp(), pp()+".code", semantics+": group.population.code")
 		case !hasCode(p.GetCode()):
-			c.required(pp+".code", pp+".code.coding.code", semantics)
+			c.required(pp()+".code", pp()+".code.coding.code", semantics)
 		case gd != nil:
 			pd, ok := gd.population(p.GetCode())
 			if !ok {
-				c.fatal(oo.CodeInvalid, pp+".code",
+				c.fatal(oo.CodeInvalid, pp()+".code",
 					"population code %s is not a population of group %s in Measure %s|%s; expected one of: %s",
 					codingsText(p.GetCode()), gd.label, c.d.url, c.d.version, strings.Join(gd.popLabels, ", "))
 			} else if prev, dup := seen.see(pd, pi); dup {
-				c.fatal(oo.Duplicate, pp+".code",
+				c.fatal(oo.Duplicate, pp()+".code",
 					"population %s is reported twice in this group: population[%d] has the same code", gd.popLabels[pd], prev)
 			}
 		}
 		switch {
 		case p.GetCount() == nil:
-			c.required(pp, pp+".count", semantics+": group.population.count")
+			c.required(pp(), pp()+".count", semantics+": group.population.count")
 		case p.GetCount().GetValue() < 0:
-			c.fatal(oo.Value, pp+".count", "population count is %d; a count cannot be negative", p.GetCount().GetValue())
+			c.fatal(oo.Value, pp()+".count", "population count is %d; a count cannot be negative", p.GetCount().GetValue())
 		case len(g.GetPopulation()) == 1 || isInitialPopulation(p.GetCode()):
 			total, totalOK = int64(p.GetCount().GetValue()), true
 		}

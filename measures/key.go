@@ -31,7 +31,7 @@ func ReportKey(r *mrpb.MeasureReport, subject SubjectRef) string {
 	subj := subject.Reference
 	if subj == "" && r.GetSubject() != nil {
 		t := parseReference(r.GetSubject())
-		subj = t.text
+		subj = t.text()
 		if subj == "" && t.ident != nil {
 			subj = "identifier:" + t.ident.GetSystem().GetValue() + "|" + t.ident.GetValue().GetValue()
 		}

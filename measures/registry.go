@@ -77,7 +77,21 @@ type target struct {
 	id       string // literal id
 	ident    *dtpb.Identifier
 	fragment string
-	text     string // the reference as written, for diagnostics
+	uri      string // an absolute reference as written
+}
+
+// text renders the reference for diagnostics and keys; it is built only
+// when needed, so a resolvable subject costs no allocation.
+func (t target) text() string {
+	switch {
+	case t.fragment != "":
+		return "#" + t.fragment
+	case t.uri != "":
+		return t.uri
+	case t.kind != "":
+		return t.kind + "/" + t.id
+	}
+	return ""
 }
 
 // ResolveSubject matches r.subject to a registry Location:
@@ -96,7 +110,8 @@ func (reg *Registry) ResolveSubject(r *mrpb.MeasureReport) (SubjectRef, []oo.Iss
 		return SubjectRef{}, []oo.Issue{oo.Issuef(oo.SeverityFatal, oo.Required, "MeasureReport",
 			"MeasureReport.subject is required (mADX-MeasureReport subject 1..1, QRPH-58 2:3.58.4.1.2) but is missing")}
 	}
-	return reg.resolve(r, r.GetSubject(), "MeasureReport.subject", false)
+	m, issues := reg.resolve(r, r.GetSubject(), "MeasureReport.subject", false)
+	return m.ref(), issues
 }
 
 // checkReporter matches r.reporter, when it names a Location or an
@@ -109,13 +124,24 @@ func (reg *Registry) checkReporter(r *mrpb.MeasureReport) []oo.Issue {
 	return issues
 }
 
-func (reg *Registry) resolve(r *mrpb.MeasureReport, ref *dtpb.Reference, expr string, orgAllowed bool) (SubjectRef, []oo.Issue) {
+// match is a registry hit; it becomes a SubjectRef only when the caller
+// wants one, so that Check resolves subjects without allocating.
+type match struct{ kind, id, how string }
+
+func (m match) ref() SubjectRef {
+	if m.id == "" {
+		return SubjectRef{}
+	}
+	return SubjectRef{Reference: m.kind + "/" + m.id, MatchedBy: m.how}
+}
+
+func (reg *Registry) resolve(r *mrpb.MeasureReport, ref *dtpb.Reference, expr string, orgAllowed bool) (match, []oo.Issue) {
 	if reg == nil {
 		reg = &Registry{}
 	}
 	t := parseReference(ref)
-	fail := func(code oo.IssueType, format string, args ...any) (SubjectRef, []oo.Issue) {
-		return SubjectRef{}, []oo.Issue{oo.Issuef(oo.SeverityFatal, code, expr, format, args...)}
+	fail := func(code oo.IssueType, format string, args ...any) (match, []oo.Issue) {
+		return match{}, []oo.Issue{oo.Issuef(oo.SeverityFatal, code, expr, format, args...)}
 	}
 	if t.fragment != "" {
 		loc, org := contained(r, t.fragment)
@@ -124,49 +150,49 @@ func (reg *Registry) resolve(r *mrpb.MeasureReport, ref *dtpb.Reference, expr st
 			id, how := reg.locations.matchContained(loc.GetId().GetValue(), loc.GetName().GetValue(), loc.GetIdentifier())
 			if id == "" {
 				return fail(oo.NotFound, "%s %s is a contained Location (name %q) that matches no known reporting Location by identifier, id or exact name (IHE mADX Test Case 3)",
-					expr, t.text, loc.GetName().GetValue())
+					expr, t.text(), loc.GetName().GetValue())
 			}
-			return SubjectRef{Reference: "Location/" + id, MatchedBy: how}, nil
+			return match{"Location", id, how}, nil
 		case org != nil && !orgAllowed:
-			return fail(oo.Invalid, orgNotSubject, expr, t.text)
+			return fail(oo.Invalid, orgNotSubject, expr, t.text())
 		case org != nil:
 			id, how := reg.organizations.matchContained(org.GetId().GetValue(), org.GetName().GetValue(), org.GetIdentifier())
 			if id == "" {
 				return fail(oo.NotFound, "%s %s is a contained Organization (name %q) that matches no known Organization by identifier, id or exact name",
-					expr, t.text, org.GetName().GetValue())
+					expr, t.text(), org.GetName().GetValue())
 			}
-			return SubjectRef{Reference: "Organization/" + id, MatchedBy: how}, nil
+			return match{"Organization", id, how}, nil
 		default:
-			return fail(oo.NotFound, "%s %s names no Location or Organization in MeasureReport.contained", expr, t.text)
+			return fail(oo.NotFound, "%s %s names no Location or Organization in MeasureReport.contained", expr, t.text())
 		}
 	}
 	switch t.kind {
 	case "Location":
 		if _, ok := reg.locations.ids[t.id]; !ok {
-			return fail(oo.NotFound, "%s %s is not a known reporting Location (IHE mADX Test Case 3)", expr, t.text)
+			return fail(oo.NotFound, "%s %s is not a known reporting Location (IHE mADX Test Case 3)", expr, t.text())
 		}
-		return SubjectRef{Reference: "Location/" + t.id, MatchedBy: "reference"}, nil
+		return match{"Location", t.id, "reference"}, nil
 	case "Organization":
 		if !orgAllowed {
-			return fail(oo.Invalid, orgNotSubject, expr, t.text)
+			return fail(oo.Invalid, orgNotSubject, expr, t.text())
 		}
 		if _, ok := reg.organizations.ids[t.id]; !ok {
-			return fail(oo.NotFound, "%s %s is not a known Organization", expr, t.text)
+			return fail(oo.NotFound, "%s %s is not a known Organization", expr, t.text())
 		}
-		return SubjectRef{Reference: "Organization/" + t.id, MatchedBy: "reference"}, nil
+		return match{"Organization", t.id, "reference"}, nil
 	case "":
 	default:
 		if orgAllowed {
-			return SubjectRef{}, nil // a Practitioner or other reporter: nothing to match it against
+			return match{}, nil // a Practitioner or other reporter: nothing to match it against
 		}
-		return fail(oo.Invalid, "%s %s refers to a %s; mADX reports are about a facility: the subject must be a known Location", expr, t.text, t.kind)
+		return fail(oo.Invalid, "%s %s refers to a %s; mADX reports are about a facility: the subject must be a known Location", expr, t.text(), t.kind)
 	}
 	if t.ident != nil {
 		k := identKey{t.ident.GetSystem().GetValue(), t.ident.GetValue().GetValue()}
 		typ := ref.GetType().GetValue()
 		if typ == "" || typ == "Location" || strings.HasSuffix(typ, "/Location") {
 			if ids := reg.locations.idents[k]; len(ids) == 1 {
-				return SubjectRef{Reference: "Location/" + ids[0], MatchedBy: "identifier"}, nil
+				return match{"Location", ids[0], "identifier"}, nil
 			} else if len(ids) > 1 {
 				return fail(oo.NotFound, "%s identifier %s|%s is shared by several known Locations (%s): it cannot identify one", expr, k.system, k.value, strings.Join(ids, ", "))
 			}
@@ -175,12 +201,12 @@ func (reg *Registry) resolve(r *mrpb.MeasureReport, ref *dtpb.Reference, expr st
 			if !orgAllowed {
 				return fail(oo.Invalid, orgNotSubject, expr, "identifier "+k.system+"|"+k.value+" (Organization/"+ids[0]+")")
 			}
-			return SubjectRef{Reference: "Organization/" + ids[0], MatchedBy: "identifier"}, nil
+			return match{"Organization", ids[0], "identifier"}, nil
 		}
 		return fail(oo.NotFound, "%s identifier %s|%s matches no known reporting Location (IHE mADX Test Case 3)", expr, k.system, k.value)
 	}
-	if t.text != "" {
-		return fail(oo.NotFound, "%s %s cannot be resolved: expected Location/<id>, an absolute URL ending in Location/<id>, #<contained id> or an identifier", expr, t.text)
+	if t.text() != "" {
+		return fail(oo.NotFound, "%s %s cannot be resolved: expected Location/<id>, an absolute URL ending in Location/<id>, #<contained id> or an identifier", expr, t.text())
 	}
 	return fail(oo.Required, "%s has neither a reference nor an identifier: it cannot name a reporting Location", expr)
 }
@@ -212,18 +238,15 @@ func parseReference(ref *dtpb.Reference) target {
 	switch {
 	case ref.GetFragment() != nil:
 		t.fragment = ref.GetFragment().GetValue()
-		t.text = "#" + t.fragment
 	case ref.GetLocationId() != nil:
 		t.kind, t.id = "Location", ref.GetLocationId().GetValue()
-		t.text = "Location/" + t.id
 	case ref.GetOrganizationId() != nil:
 		t.kind, t.id = "Organization", ref.GetOrganizationId().GetValue()
-		t.text = "Organization/" + t.id
 	case ref.GetUri() != nil:
-		t.text = ref.GetUri().GetValue()
-		t.kind, t.id = splitURL(t.text)
-		if strings.HasPrefix(t.text, "#") {
-			t.fragment, t.kind = t.text[1:], ""
+		t.uri = ref.GetUri().GetValue()
+		t.kind, t.id = splitURL(t.uri)
+		if strings.HasPrefix(t.uri, "#") {
+			t.fragment, t.kind, t.uri = t.uri[1:], "", ""
 		}
 	case ref.GetReference() != nil:
 		// Another typed id: Patient/x, Practitioner/x, ...
@@ -231,7 +254,6 @@ func parseReference(ref *dtpb.Reference) target {
 		if fd := m.WhichOneof(m.Descriptor().Oneofs().ByName("reference")); fd != nil {
 			t.kind = snakeToType(strings.TrimSuffix(string(fd.Name()), "_id"))
 			t.id = m.Get(fd).Message().Interface().(*dtpb.ReferenceId).GetValue()
-			t.text = t.kind + "/" + t.id
 		}
 	}
 	return t

@@ -25,17 +25,17 @@ type stratumHash struct {
 type stratum = mrpb.MeasureReport_Group_Stratifier_StratifierGroup
 
 func (c *checker) stratifier(gi, si int, s *mrpb.MeasureReport_Group_Stratifier, gd *groupDef, total int64, totalOK bool) {
-	sp := stratifierPath(gi, si)
+	sp := func() string { return stratifierPath(gi, si) } // built only for an issue
 	var sd *stratDef
 	if gd != nil {
 		if sd = gd.matchStratifier(s); sd == nil {
-			c.fatal(oo.CodeInvalid, sp,
+			c.fatal(oo.CodeInvalid, sp(),
 				"stratifier %s matches no stratifier of group %s in Measure %s|%s (by id, code or the component codes of its first stratum); expected one of: %s",
 				reportStratifierLabel(s), gd.label, c.d.url, c.d.version, gd.stratifierLabels())
 		}
 	}
 	if len(s.GetStratum()) == 0 {
-		c.required(sp, sp+".stratum", "mADX-MeasureReport group.stratifier.stratum 1..*")
+		c.required(sp(), sp()+".stratum", "mADX-MeasureReport group.stratifier.stratum 1..*")
 		return
 	}
 	sc := c.d.scratch.Get().(*scratch)
@@ -64,7 +64,7 @@ func (c *checker) stratifier(gi, si int, s *mrpb.MeasureReport_Group_Stratifier,
 	// The IHE example's age x gender strata add up to 473 against a count of
 	// 426, so a mismatch can only be a warning (testdata/README.md).
 	if sumOK && sum != float64(total) {
-		c.add(oo.SeverityWarning, oo.BusinessRule, sp,
+		c.add(oo.SeverityWarning, oo.BusinessRule, sp(),
 			"the measureScore values of the %d strata of stratifier %s add up to %s, but the group's population count is %d; the strata of a stratifier over the whole population are expected to add up to it (accepted)",
 			len(s.GetStratum()), sd.label, strconv.FormatFloat(sum, 'f', -1, 64), total)
 	}
@@ -75,36 +75,36 @@ func (c *checker) stratifier(gi, si int, s *mrpb.MeasureReport_Group_Stratifier,
 // score cannot take part in the sum, including when the stratum counts its
 // own populations (it then does not partition the group's population).
 func (c *checker) score(gi, si, ki int, st *stratum, gd *groupDef) (float64, bool) {
-	kp := stratumPath(gi, si, ki)
+	kp := func() string { return stratumPath(gi, si, ki) }
 	ok := len(st.GetPopulation()) == 0
 	for pi, p := range st.GetPopulation() {
-		pp := idx(kp, "population", pi)
+		pp := func() string { return idx(kp(), "population", pi) }
 		if gd != nil && hasCode(p.GetCode()) {
 			if _, known := gd.population(p.GetCode()); !known {
-				c.fatal(oo.CodeInvalid, pp+".code", "stratum population code %s is not a population of group %s; expected one of: %s",
+				c.fatal(oo.CodeInvalid, pp()+".code", "stratum population code %s is not a population of group %s; expected one of: %s",
 					codingsText(p.GetCode()), gd.label, strings.Join(gd.popLabels, ", "))
 			}
 		}
 		if p.GetCount().GetValue() < 0 {
-			c.fatal(oo.Value, pp+".count", "stratum population count is %d; a count cannot be negative", p.GetCount().GetValue())
+			c.fatal(oo.Value, pp()+".count", "stratum population count is %d; a count cannot be negative", p.GetCount().GetValue())
 		}
 	}
 	ms := st.GetMeasureScore()
 	switch {
 	case ms == nil:
-		c.required(kp, kp+".measureScore", semantics+": stratum.measureScore")
+		c.required(kp(), kp()+".measureScore", semantics+": stratum.measureScore")
 		return 0, false
 	case ms.GetValue() == nil:
-		c.required(kp+".measureScore", kp+".measureScore.value", semantics+": stratum.measureScore.value")
+		c.required(kp()+".measureScore", kp()+".measureScore.value", semantics+": stratum.measureScore.value")
 		return 0, false
 	}
 	v, err := strconv.ParseFloat(ms.GetValue().GetValue(), 64)
 	switch {
 	case err != nil:
-		c.fatal(oo.Value, kp+".measureScore.value", "measureScore.value %q is not a number", ms.GetValue().GetValue())
+		c.fatal(oo.Value, kp()+".measureScore.value", "measureScore.value %q is not a number", ms.GetValue().GetValue())
 		return 0, false
 	case v < 0:
-		c.fatal(oo.Value, kp+".measureScore.value", "measureScore.value is %s; an aggregate count cannot be negative", ms.GetValue().GetValue())
+		c.fatal(oo.Value, kp()+".measureScore.value", "measureScore.value is %s; an aggregate count cannot be negative", ms.GetValue().GetValue())
 		return 0, false
 	}
 	return v, ok
@@ -114,30 +114,30 @@ func (c *checker) score(gi, si, ki int, st *stratum, gd *groupDef) (float64, boo
 // stratifier's and that every value is a code of its component's value
 // set. It returns the hash of the values and whether all were valid.
 func (c *checker) components(gi, si, ki int, st *stratum, sd *stratDef, unresolvedSeen *uint64) (uint64, bool) {
-	kp := stratumPath(gi, si, ki)
+	kp := func() string { return stratumPath(gi, si, ki) }
 	if len(st.GetComponent()) == 0 {
-		c.required(kp, kp+".component", semantics+": a disaggregated indicator reports stratum.component code and value")
+		c.required(kp(), kp()+".component", semantics+": a disaggregated indicator reports stratum.component code and value")
 		return 0, false
 	}
 	var seen firstSeen
 	var h uint64
 	ok := true
 	for ci, comp := range st.GetComponent() {
-		cp := componentPath(gi, si, ki, ci)
+		cp := func() string { return componentPath(gi, si, ki, ci) }
 		if !hasCode(comp.GetCode()) {
-			c.required(cp, cp+".code", semantics+": stratum.component.code")
+			c.required(cp(), cp()+".code", semantics+": stratum.component.code")
 			ok = false
 			continue
 		}
 		k := sd.componentIndex(comp.GetCode())
 		if k < 0 {
-			c.fatal(oo.CodeInvalid, cp+".code", "stratum component code %s is not a component of stratifier %s",
+			c.fatal(oo.CodeInvalid, cp()+".code", "stratum component code %s is not a component of stratifier %s",
 				codingsText(comp.GetCode()), sd.label)
 			ok = false
 			continue
 		}
 		if prev, dup := seen.see(k, ci); dup {
-			c.fatal(oo.Duplicate, cp+".code", "stratum component '%s' appears twice in this stratum: component[%d] has the same code",
+			c.fatal(oo.Duplicate, cp()+".code", "stratum component '%s' appears twice in this stratum: component[%d] has the same code",
 				sd.components[k].label, prev)
 			ok = false
 			continue
@@ -145,9 +145,9 @@ func (c *checker) components(gi, si, ki int, st *stratum, sd *stratDef, unresolv
 		v := comp.GetValue()
 		if len(v.GetCoding()) == 0 {
 			if v == nil {
-				c.required(cp, cp+".value", semantics+": stratum.component.value")
+				c.required(cp(), cp()+".value", semantics+": stratum.component.value")
 			} else {
-				c.required(cp+".value", cp+".value.coding", "a component value is a code of the component's value set")
+				c.required(cp()+".value", cp()+".value.coding", "a component value is a code of the component's value set")
 			}
 			ok = false
 			continue
@@ -158,7 +158,7 @@ func (c *checker) components(gi, si, ki int, st *stratum, sd *stratDef, unresolv
 	}
 	for k, cd := range sd.components {
 		if _, present := seen.see(k, -1); !present {
-			c.required(kp, kp+".component", "stratifier "+sd.label+" has component '"+cd.label+"', which this stratum lacks")
+			c.required(kp(), kp()+".component", "stratifier "+sd.label+" has component '"+cd.label+"', which this stratum lacks")
 			ok = false
 		}
 	}
@@ -168,7 +168,7 @@ func (c *checker) components(gi, si, ki int, st *stratum, sd *stratDef, unresolv
 // value checks one component value (IHE mADX Test Case 2) and returns the
 // coding that identifies it for duplicate detection. Any coding of the
 // CodeableConcept may carry the valid code (the others are translations).
-func (c *checker) value(cp string, cd *componentDef, k int, v *dtpb.CodeableConcept, unresolvedSeen *uint64) (codeKey, bool) {
+func (c *checker) value(cp func() string, cd *componentDef, k int, v *dtpb.CodeableConcept, unresolvedSeen *uint64) (codeKey, bool) {
 	if cd.set == nil {
 		// Compile already reported the unresolvable artifact; say once per
 		// stratifier which values went unchecked (or, strict, are refused).
@@ -180,7 +180,7 @@ func (c *checker) value(cp string, cd *componentDef, k int, v *dtpb.CodeableConc
 			if c.d.opts.StrictTerminology {
 				sev, what = oo.SeverityFatal, "rejected (strict terminology)"
 			}
-			c.add(sev, oo.NotFound, cp+".value", "values of stratum component '%s' cannot be checked and are %s: expected %s",
+			c.add(sev, oo.NotFound, cp()+".value", "values of stratum component '%s' cannot be checked and are %s: expected %s",
 				cd.label, what, cd.expected)
 		}
 		return keyOf(v.GetCoding()[0]), !c.d.opts.StrictTerminology
@@ -199,12 +199,12 @@ func (c *checker) value(cp string, cd *componentDef, k int, v *dtpb.CodeableConc
 		if c.d.opts.StrictTerminology {
 			sev, what = oo.SeverityFatal, "rejected (strict terminology)"
 		}
-		c.add(sev, oo.CodeInvalid, cp+".value",
+		c.add(sev, oo.CodeInvalid, cp()+".value",
 			"stratum component '%s' has value %s, which the stored terminology can neither confirm nor rule out (%s); expected %s",
 			cd.label, bestKey, what, cd.expected)
 		return bestKey, !c.d.opts.StrictTerminology
 	}
-	c.fatal(oo.CodeInvalid, cp+".value", "stratum component '%s' has value %s; expected %s", cd.label, codingsText(v), cd.expected)
+	c.fatal(oo.CodeInvalid, cp()+".value", "stratum component '%s' has value %s; expected %s", cd.label, codingsText(v), cd.expected)
 	return bestKey, false
 }
 
