@@ -75,3 +75,23 @@ func TestRoundTripJSON(t *testing.T) {
 func TestUnmarshalTerminologyDefect(t *testing.T) {
 	decodeXML(t, readFile(t, filepath.Join(repoTestdata, "invalid", "unknown-tb-stratum-value.xml")))
 }
+
+// TestFeatures covers what the mADX examples do not: primitives with id
+// and extensions (with and without a value), decimals kept as written,
+// dates at every precision and timezone, instants, times, base64 with
+// spacing, escaped strings, a narrative with entities and comments,
+// references with type and history, modifier extensions. testdata/
+// features.xml is byte for byte what Marshal writes from features.json;
+// the one change is the time 09:30:00.5, which google/fhir's model keeps
+// at millisecond precision, so it is written 09:30:00.500 (as in JSON).
+func TestFeatures(t *testing.T) {
+	xmlData := readFile(t, filepath.Join("testdata", "features.xml"))
+	fromJSON := decodeJSON(t, readFile(t, filepath.Join("testdata", "features.json")))
+	fromXML := decodeXML(t, xmlData)
+	if diff := diffProto(fromJSON, fromXML); diff != "" {
+		t.Errorf("features.xml and features.json decode differently (-json +xml):\n%s", diff)
+	}
+	if diff := cmp.Diff(string(xmlData), string(encodeXML(t, fromJSON))); diff != "" {
+		t.Errorf("Marshal(features.json) differs from features.xml (-file +Marshal):\n%s", diff)
+	}
+}
