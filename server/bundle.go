@@ -31,7 +31,10 @@ func (s *Server) bundle(c *gin.Context) (*answer, error) {
 		return nil, oo.Errorf(http.StatusRequestEntityTooLarge, oo.TooCostly, "Bundle.entry",
 			"The Bundle has %d entries; this server accepts at most %d per Bundle. Split it into several Bundles.", n, s.opts.MaxBundleEntries)
 	}
-	ctx := c.Request.Context()
+	ctx, err := s.withSnapshot(c.Request.Context())
+	if err != nil {
+		return nil, err
+	}
 	switch t := b.GetType().GetValue(); t {
 	case cpb.BundleTypeCode_TRANSACTION:
 		return s.transaction(ctx, b)
@@ -148,10 +151,14 @@ func (s *Server) planEntry(ctx context.Context, i int, e *bcrpb.Bundle_Entry, co
 	if err != nil {
 		return nil, err
 	}
-	plan.p = p
+	existing, err := s.claimReportKey(ctx, p, plan.method == http.MethodPost)
+	if err != nil {
+		return nil, err
+	}
+	plan.p, plan.id = p, p.id
 	plan.change = s.change(p)
 	plan.change.IfMatch = ifMatch
-	plan.change.CreateOnly = plan.method == http.MethodPost
+	plan.change.CreateOnly = plan.method == http.MethodPost && !existing
 	return plan, nil
 }
 

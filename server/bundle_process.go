@@ -18,6 +18,7 @@ func (s *Server) planAll(ctx context.Context, b *bcrpb.Bundle, collection bool) 
 	plans := make([]*entryPlan, len(b.GetEntry()))
 	var issues []oo.Issue
 	status := 0
+	keys := map[string]int{} // report business key -> entry
 	for i, e := range b.GetEntry() {
 		p, err := s.planEntry(ctx, i, e, collection)
 		if err != nil {
@@ -36,6 +37,16 @@ func (s *Server) planAll(ctx context.Context, b *bcrpb.Bundle, collection bool) 
 			continue
 		}
 		plans[i] = p
+		if key := p.reportKey(); key != "" {
+			if j, dup := keys[key]; dup {
+				issues = append(issues, oo.Issuef(oo.SeverityFatal, oo.Duplicate, fmt.Sprintf("Bundle.entry[%d].resource", i),
+					"Bundle.entry[%d]: this report has the same measure, subject and period as Bundle.entry[%d]; send each report once.", i, j))
+				if status == 0 {
+					status = http.StatusUnprocessableEntity
+				}
+			}
+			keys[key] = i
+		}
 	}
 	if status != 0 {
 		return nil, oo.New(status, issues...)
@@ -179,4 +190,12 @@ func (s *Server) errorEntry(err error) outEntry {
 	}
 	body, _ := s.opts.JSON.Encode(oo.Resource(e.Issues), false)
 	return outEntry{Response: &entryResponse{Status: statusLine(e.Status), Outcome: body}}
+}
+
+// reportKey is the business key of a report entry, or "".
+func (p *entryPlan) reportKey() string {
+	if p.p == nil {
+		return ""
+	}
+	return p.p.index.ReportKey
 }

@@ -195,3 +195,18 @@ func indentJSON(b []byte) []byte {
 	}
 	return out.Bytes()
 }
+
+// funcCodec adapts a pair of functions to Codec.
+type funcCodec struct {
+	decode func([]byte) (proto.Message, error)
+	encode func(proto.Message, bool) ([]byte, error)
+}
+
+// CodecOf makes a Codec of a decode and an encode function, such as
+// fhirxml.Unmarshal and fhirxml.Marshal.
+func CodecOf(decode func([]byte) (proto.Message, error), encode func(proto.Message, bool) ([]byte, error)) Codec {
+	return funcCodec{decode: decode, encode: encode}
+}
+
+func (c funcCodec) Decode(b []byte) (proto.Message, error)              { return c.decode(b) }
+func (c funcCodec) Encode(m proto.Message, pretty bool) ([]byte, error) { return c.encode(m, pretty) }

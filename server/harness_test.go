@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/madx-project/madx/conformance/fhirxml"
 	"github.com/madx-project/madx/server"
 	"github.com/madx-project/madx/store"
 	"github.com/madx-project/madx/store/sqlite"
@@ -63,7 +64,7 @@ func newClient(tb testing.TB, st store.Store, opt ...func(*server.Options)) *cli
 	c := &client{tb: tb}
 	ts := httptest.NewUnstartedServer(nil)
 	c.base = "http://" + ts.Listener.Addr().String() + "/fhir"
-	o := server.Options{Store: st, JSON: jsonCodec, BaseURL: c.base, Logger: testLogger(tb)}
+	o := server.Options{Store: st, JSON: jsonCodec, XML: server.CodecOf(fhirxml.Unmarshal, fhirxml.Marshal), BaseURL: c.base, Logger: testLogger(tb)}
 	for _, f := range opt {
 		f(&o)
 	}

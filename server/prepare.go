@@ -42,10 +42,3 @@ func (s *Server) prepare(ctx context.Context, res proto.Message) (*prepared, err
 func (s *Server) change(p *prepared) store.Change {
 	return store.Change{Type: p.typ, ID: p.id, Index: p.index, Render: s.renderer(p.res)}
 }
-
-// validate applies the business rules of p's type; it may refine p.index
-// (e.g. the resolved subject of a report). Issues of severity fatal or
-// error reject the resource.
-func (s *Server) validate(ctx context.Context, p *prepared) ([]oo.Issue, error) {
-	return nil, nil
-}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/madx-project/madx/conformance"
+	"github.com/madx-project/madx/measures"
 	oo "github.com/madx-project/madx/operationoutcome"
 	"github.com/madx-project/madx/store"
 	"github.com/rs/zerolog"
@@ -38,6 +39,8 @@ type Options struct {
 	MaxBody int64
 	// MaxBundleEntries caps Bundle.entry (413 beyond it).
 	MaxBundleEntries int
+	// Validation tunes the report checks (strict terminology, subject check).
+	Validation measures.Options
 	// Now and NewID make time and ids injectable for tests.
 	Now   func() time.Time
 	NewID func() string
@@ -49,6 +52,7 @@ type Server struct {
 	engine  *gin.Engine
 	log     zerolog.Logger
 	started time.Time
+	defs    *definitions
 }
 
 // Defaults for Options fields left zero.
@@ -84,6 +88,7 @@ func New(opts Options) (*Server, error) {
 		opts.NewID = randomID
 	}
 	s := &Server{opts: opts, log: opts.Logger, started: opts.Now()}
+	s.defs = newDefinitions(opts.Store, opts.JSON.Decode, opts.Validation)
 	s.engine = s.routes()
 	return s, nil
 }

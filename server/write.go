@@ -142,6 +142,9 @@ func (s *Server) update(c *gin.Context) (*answer, error) {
 	if err != nil {
 		return nil, err
 	}
+	if _, err := s.claimReportKey(c.Request.Context(), p, false); err != nil {
+		return nil, err
+	}
 	ch := s.change(p)
 	ch.IfMatch = ifMatch
 	// Like HAPI, an update that changes nothing makes no new version (only
@@ -170,9 +173,7 @@ func (s *Server) create(c *gin.Context) (*answer, error) {
 	if err != nil {
 		return nil, err
 	}
-	ch := s.change(p)
-	ch.CreateOnly = true
-	r, err := s.writeOne(c.Request.Context(), ch)
+	r, err := s.createReport(c.Request.Context(), p)
 	if err != nil {
 		return nil, err
 	}
@@ -196,6 +197,26 @@ func (s *Server) delete(c *gin.Context) (*answer, error) {
 		return nil, err
 	}
 	return &answer{status: http.StatusNoContent}, nil
+}
+
+// createReport stores a created resource; a report whose business key is
+// already held updates the holder instead (a facility resending its report
+// must not create a second one). A concurrent create of the same key loses
+// the unique index race and is retried once as an update.
+func (s *Server) createReport(ctx context.Context, p *prepared) (store.Result, error) {
+	for attempt := 0; ; attempt++ {
+		existing, err := s.claimReportKey(ctx, p, true)
+		if err != nil {
+			return store.Result{}, err
+		}
+		ch := s.change(p)
+		ch.CreateOnly = !existing
+		r, err := s.writeOne(ctx, ch)
+		if err != nil && attempt == 0 && errors.Is(err, store.ErrDuplicateKey) && p.index.ReportKey != "" {
+			continue
+		}
+		return r, err
+	}
 }
 
 // writeOne writes a single change and maps store conflicts to the statuses

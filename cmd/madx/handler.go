@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 
+	"github.com/madx-project/madx/conformance/fhirxml"
 	"github.com/madx-project/madx/server"
 	"github.com/madx-project/madx/store"
 	"github.com/madx-project/madx/store/mongo"
@@ -21,7 +22,7 @@ func newHandler(st store.Store, log zerolog.Logger, baseURL, basePath string, ma
 		return nil, err
 	}
 	return server.New(server.Options{
-		Store: st, JSON: jsonCodec, Logger: log,
+		Store: st, JSON: jsonCodec, XML: server.CodecOf(fhirxml.Unmarshal, fhirxml.Marshal), Logger: log,
 		BaseURL: baseURL, BasePath: basePath,
 		MaxBody: maxBody, MaxBundleEntries: maxBundleEntries,
 	})

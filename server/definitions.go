@@ -1,0 +1,228 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+
+	locpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/location_go_proto"
+	mpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/measure_go_proto"
+	orgpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/organization_go_proto"
+	"github.com/madx-project/madx/measures"
+	oo "github.com/madx-project/madx/operationoutcome"
+	"github.com/madx-project/madx/store"
+	"google.golang.org/protobuf/proto"
+)
+
+// Stamps of these types invalidate compiled Measures and the Registry.
+var (
+	definitionStampTypes = []string{"Measure", "ValueSet", "CodeSystem"}
+	registryStampTypes   = []string{"Location", "Organization"}
+)
+
+// definitions caches compiled Measures and the Registry of facilities, so a
+// report is checked against lookup tables rather than the database. Every
+// use compares the store's cheap stamps (which change on any write of the
+// types, by this process or another sharing the database) and drops what
+// is stale: a changed ValueSet takes effect on the next report.
+type definitions struct {
+	st     store.Store
+	decode func([]byte) (proto.Message, error)
+	opts   measures.Options
+
+	mu       sync.Mutex
+	defStamp int64
+	compiled map[string]*compiledMeasure // by the canonical the report named
+	regStamp int64
+	registry *measures.Registry
+}
+
+type compiledMeasure struct {
+	def    *measures.Definition
+	issues []oo.Issue // from Compile: terminology gaps
+}
+
+func newDefinitions(st store.Store, decode func([]byte) (proto.Message, error), opts measures.Options) *definitions {
+	return &definitions{st: st, decode: decode, opts: opts, compiled: map[string]*compiledMeasure{}, defStamp: -1, regStamp: -1}
+}
+
+// snapshot is what one request checks against: valid for that request even
+// if a concurrent write invalidates the cache meanwhile.
+type snapshot struct {
+	d        *definitions
+	defStamp int64
+	registry *measures.Registry
+}
+
+// snapshot refreshes the stamps and returns the current view.
+func (d *definitions) snapshot(ctx context.Context) (*snapshot, error) {
+	defStamp, err := d.st.Stamp(ctx, definitionStampTypes...)
+	if err != nil {
+		return nil, err
+	}
+	regStamp, err := d.st.Stamp(ctx, registryStampTypes...)
+	if err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	if defStamp != d.defStamp {
+		d.compiled, d.defStamp = map[string]*compiledMeasure{}, defStamp
+	}
+	reg := d.registry
+	if regStamp != d.regStamp {
+		reg = nil
+	}
+	d.mu.Unlock()
+	if reg == nil {
+		if reg, err = d.loadRegistry(ctx); err != nil {
+			return nil, err
+		}
+		d.mu.Lock()
+		d.registry, d.regStamp = reg, regStamp
+		d.mu.Unlock()
+	}
+	return &snapshot{d: d, defStamp: defStamp, registry: reg}, nil
+}
+
+// loadRegistry reads every Location and Organization. A jurisdiction has
+// thousands, not millions, of facilities: holding them is cheaper than a
+// query per report.
+func (d *definitions) loadRegistry(ctx context.Context) (*measures.Registry, error) {
+	var locs []*locpb.Location
+	var orgs []*orgpb.Organization
+	err := d.st.List(ctx, "Location", func(r store.Resource) error {
+		m, err := d.decode(r.Body)
+		if err != nil {
+			return fmt.Errorf("decode stored Location/%s: %w", r.ID, err)
+		}
+		if l, ok := m.(*locpb.Location); ok {
+			locs = append(locs, l)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = d.st.List(ctx, "Organization", func(r store.Resource) error {
+		m, err := d.decode(r.Body)
+		if err != nil {
+			return fmt.Errorf("decode stored Organization/%s: %w", r.ID, err)
+		}
+		if o, ok := m.(*orgpb.Organization); ok {
+			orgs = append(orgs, o)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return measures.NewRegistry(locs, orgs), nil
+}
+
+// measure returns the compiled Measure a report's canonical names, or a
+// 422 when none is stored (QRPH-58: the report must reference a Measure the
+// jurisdiction published).
+func (sn *snapshot) measure(ctx context.Context, canonical string) (*compiledMeasure, error) {
+	d := sn.d
+	d.mu.Lock()
+	cm, ok := d.compiled[canonical]
+	d.mu.Unlock()
+	if ok {
+		return cm, nil
+	}
+	res, found, err := resolveCanonical(ctx, d.st, d.decode, "Measure", canonical)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, oo.Errorf(http.StatusUnprocessableEntity, oo.NotFound, "MeasureReport.measure",
+			"MeasureReport.measure is %q, but no active Measure with that canonical is known to this server; expected the canonical url (optionally |version) of a published Measure.", canonical)
+	}
+	m := res.(*mpb.Measure)
+	def, issues, err := measures.Compile(ctx, m, terminology{st: d.st, decode: d.decode}, d.opts)
+	if err != nil {
+		return nil, err
+	}
+	cm = &compiledMeasure{def: def, issues: issues}
+	d.mu.Lock()
+	if d.defStamp == sn.defStamp { // not invalidated while compiling
+		d.compiled[canonical] = cm
+	}
+	d.mu.Unlock()
+	return cm, nil
+}
+
+// terminology adapts the store to measures.Terminology.
+type terminology struct {
+	st     store.Store
+	decode func([]byte) (proto.Message, error)
+}
+
+func (t terminology) Resolve(ctx context.Context, canonical string) (proto.Message, bool, error) {
+	for _, typ := range []string{"ValueSet", "CodeSystem"} {
+		res, found, err := resolveCanonical(ctx, t.st, t.decode, typ, canonical)
+		if err != nil || found {
+			return res, found, err
+		}
+	}
+	return nil, false, nil
+}
+
+// resolveCanonical finds a definition by "url" or "url|version". A plain
+// url picks the latest version among the active ones, or among all when
+// none is active (FHIR R4 references.html#canonical).
+func resolveCanonical(ctx context.Context, st store.Store, decode func([]byte) (proto.Message, error), typ, canonical string) (proto.Message, bool, error) {
+	url, version, _ := strings.Cut(canonical, "|")
+	found, err := st.FindCanonical(ctx, typ, url, version)
+	if err != nil || len(found) == 0 {
+		return nil, false, err
+	}
+	best := found[0]
+	for _, r := range found[1:] {
+		if betterCanonical(r.Index, best.Index) {
+			best = r
+		}
+	}
+	res, err := decode(best.Body)
+	if err != nil {
+		return nil, false, fmt.Errorf("decode stored %s/%s: %w", typ, best.ID, err)
+	}
+	return res, true, nil
+}
+
+// betterCanonical orders candidates: active first, then the higher version
+// (numeric segments compared as numbers: 1.10 > 1.9).
+func betterCanonical(a, b store.Index) bool {
+	if (a.Status == "active") != (b.Status == "active") {
+		return a.Status == "active"
+	}
+	return compareVersions(a.Version, b.Version) > 0
+}
+
+func compareVersions(a, b string) int {
+	as, bs := strings.Split(a, "."), strings.Split(b, ".")
+	for i := 0; i < len(as) || i < len(bs); i++ {
+		var x, y string
+		if i < len(as) {
+			x = as[i]
+		}
+		if i < len(bs) {
+			y = bs[i]
+		}
+		xn, xerr := strconv.Atoi(x)
+		yn, yerr := strconv.Atoi(y)
+		switch {
+		case xerr == nil && yerr == nil && xn != yn:
+			if xn > yn {
+				return 1
+			}
+			return -1
+		case (xerr != nil || yerr != nil) && x != y:
+			return strings.Compare(x, y)
+		}
+	}
+	return 0
+}
