@@ -40,6 +40,9 @@ func openStore(tb testing.TB, uri string, opts mongo.Options) *mongo.Store {
 		tb.Fatalf("Open: %v", err)
 	}
 	tb.Cleanup(func() { dropDatabase(tb, uri, opts.Database) })
+	// Close is idempotent; closing before the server stops saves FerretDB
+	// waiting for our connections.
+	tb.Cleanup(func() { _ = s.Close() })
 	return s
 }
 
@@ -57,7 +60,7 @@ func dropDatabase(tb testing.TB, uri, name string) {
 
 // realMongo returns the URI of a real MongoDB to test against, or skips.
 func realMongo(t *testing.T) string {
-	uri := os.Getenv("MADX_TEST_MONGODB_URI")
+	uri := realMongoURI()
 	if uri == "" {
 		t.Skip("MADX_TEST_MONGODB_URI not set: no real MongoDB to test against")
 	}
@@ -86,3 +89,5 @@ func TestMongoDBNoTransactions(t *testing.T) {
 	uri := realMongo(t)
 	storetest.Run(t, opener(uri, mongo.Options{NoTransactions: true}))
 }
+
+func realMongoURI() string { return os.Getenv("MADX_TEST_MONGODB_URI") }
