@@ -3,6 +3,7 @@ package measures
 import (
 	"context"
 	"fmt"
+	"hash/maphash"
 	"strings"
 	"sync"
 
@@ -42,7 +43,8 @@ type Definition struct {
 	groupByCode  map[codeKey]int
 	opts         Options
 	deps         []string
-	scratch      sync.Pool // *scratch, reused by Check to detect duplicate strata without allocating
+	scratch      sync.Pool    // *scratch, reused by Check to detect duplicate strata without allocating
+	seed         maphash.Seed // for stratum hashes; random, but hashes only order candidate duplicates
 }
 
 type groupDef struct {
@@ -79,6 +81,8 @@ type componentDef struct {
 // mADX-Measure profile: that is ValidateMeasure's job; a Measure that
 // violates it still compiles as far as it can.
 //
+// A nil t stores nothing: every artifact is unresolvable.
+//
 // The error is non-nil only when t fails (wrapped, with the canonical it
 // was resolving); the Definition is then nil.
 func Compile(ctx context.Context, m *mpb.Measure, t Terminology, opts Options) (*Definition, []oo.Issue, error) {
@@ -89,6 +93,7 @@ func Compile(ctx context.Context, m *mpb.Measure, t Terminology, opts Options) (
 		opts:        opts,
 	}
 	d.scratch.New = func() any { return new(scratch) }
+	d.seed = maphash.MakeSeed()
 	for _, c := range m.GetImprovementNotation().GetCoding() {
 		d.improvement = append(d.improvement, keyOf(c))
 	}

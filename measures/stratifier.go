@@ -1,6 +1,7 @@
 package measures
 
 import (
+	"hash/maphash"
 	"slices"
 	"strconv"
 	"strings"
@@ -154,7 +155,7 @@ func (c *checker) components(gi, si, ki int, st *stratum, sd *stratDef, unresolv
 		}
 		vk, valid := c.value(cp, sd.components[k], k, v, unresolvedSeen)
 		ok = ok && valid
-		h += mixComponent(k, vk)
+		h += mixComponent(c.d.seed, k, vk)
 	}
 	for k, cd := range sd.components {
 		if _, present := seen.see(k, -1); !present {
@@ -274,18 +275,12 @@ func valuesText(st *stratum) string {
 	return strings.Join(parts, ", ")
 }
 
-// mixComponent hashes one component value, FNV-1a over system and code
-// then a splitmix64 finaliser keyed by the component index; the stratum
-// hash is the sum, so component order does not matter.
-func mixComponent(k int, key codeKey) uint64 {
-	h := uint64(14695981039346656037)
-	for i := 0; i < len(key.system); i++ {
-		h = (h ^ uint64(key.system[i])) * 1099511628211
-	}
-	h = (h ^ 0xff) * 1099511628211
-	for i := 0; i < len(key.code); i++ {
-		h = (h ^ uint64(key.code[i])) * 1099511628211
-	}
+// mixComponent hashes one component value (maphash over system and code,
+// then a splitmix64 finaliser keyed by the component index); the stratum
+// hash is the sum, so component order does not matter. Equal hashes are
+// confirmed value by value before a duplicate is reported.
+func mixComponent(seed maphash.Seed, k int, key codeKey) uint64 {
+	h := maphash.String(seed, key.system)*31 ^ maphash.String(seed, key.code)
 	h ^= uint64(k+1) * 0x9e3779b97f4a7c15
 	h ^= h >> 30
 	h *= 0xbf58476d1ce4e5b9
