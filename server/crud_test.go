@@ -41,7 +41,7 @@ func TestCRUDEveryType(t *testing.T) {
 
 				r := c.do("PUT", path, body1)
 				if r.status != http.StatusCreated {
-					t.Fatalf("create-on-update: %d %s", r.status, r.body)
+					t.Fatalf("create-on-update: %d %s", r.status, r)
 				}
 				if got := r.header.Get("ETag"); got != `W/"1"` {
 					t.Errorf("ETag %q, want W/\"1\"", got)
@@ -63,22 +63,22 @@ func TestCRUDEveryType(t *testing.T) {
 				changed := []byte(strings.Replace(string(body1), `{`, `{"language": "en",`, 1))
 				r = c.do("PUT", path, changed)
 				if r.status != http.StatusOK || r.header.Get("ETag") != `W/"2"` {
-					t.Fatalf("update: %d ETag %s %s", r.status, r.header.Get("ETag"), r.body)
+					t.Fatalf("update: %d ETag %s %s", r.status, r.header.Get("ETag"), r)
 				}
 
 				r = c.do("GET", path, nil)
 				if r.status != http.StatusOK || r.json(t)["language"] != "en" || r.header.Get("ETag") != `W/"2"` {
-					t.Fatalf("read: %d %s", r.status, r.body)
+					t.Fatalf("read: %d %s", r.status, r)
 				}
 				r = c.do("GET", path+"/_history/1", nil)
 				if r.status != http.StatusOK || r.json(t)["language"] != nil {
-					t.Fatalf("vread 1: %d %s", r.status, r.body)
+					t.Fatalf("vread 1: %d %s", r.status, r)
 				}
 				wantOutcome(t, c.do("GET", path+"/_history/9", nil), http.StatusNotFound)
 
 				r = c.do("DELETE", path, nil)
 				if r.status != http.StatusNoContent {
-					t.Fatalf("delete: %d %s", r.status, r.body)
+					t.Fatalf("delete: %d %s", r.status, r)
 				}
 				wantOutcome(t, c.do("GET", path, nil), http.StatusGone)
 				if r := c.do("DELETE", path, nil); r.status != http.StatusNoContent {
@@ -104,7 +104,7 @@ func TestCRUDEveryType(t *testing.T) {
 				// POST creates with a server-assigned id.
 				r = c.do("POST", "/"+f.typ, body1)
 				if r.status != http.StatusCreated {
-					t.Fatalf("create: %d %s", r.status, r.body)
+					t.Fatalf("create: %d %s", r.status, r)
 				}
 				newID, _ := r.json(t)["id"].(string)
 				if newID == "" || newID == id {
@@ -125,12 +125,12 @@ func TestIfMatch(t *testing.T) {
 		changed := []byte(strings.Replace(string(body), `{`, `{"language":"fr",`, 1))
 		wantOutcome(t, c.do("PUT", "/Location/HealthPost2", changed, "If-Match", `W/"7"`), http.StatusPreconditionFailed)
 		if r := c.do("PUT", "/Location/HealthPost2", changed, "If-Match", `W/"1"`); r.status != http.StatusOK {
-			t.Fatalf("If-Match current: %d %s", r.status, r.body)
+			t.Fatalf("If-Match current: %d %s", r.status, r)
 		}
 		wantOutcome(t, c.do("DELETE", "/Location/HealthPost2", nil, "If-Match", `W/"1"`), http.StatusPreconditionFailed)
 		wantOutcome(t, c.do("PUT", "/Location/HealthPost2", changed, "If-Match", `banana`), http.StatusBadRequest)
 		if r := c.do("DELETE", "/Location/HealthPost2", nil, "If-Match", `W/"2"`); r.status != http.StatusNoContent {
-			t.Fatalf("delete If-Match current: %d %s", r.status, r.body)
+			t.Fatalf("delete If-Match current: %d %s", r.status, r)
 		}
 	})
 }
@@ -145,11 +145,11 @@ func TestPrefer(t *testing.T) {
 		r = c.do("PUT", "/Location/HealthPost3", body, "Prefer", "return=OperationOutcome")
 		m := r.json(t)
 		if r.status != http.StatusOK || m["resourceType"] != "OperationOutcome" || !strings.Contains(string(r.body), "unchanged at version 1") {
-			t.Fatalf("return=OperationOutcome: %d %s", r.status, r.body)
+			t.Fatalf("return=OperationOutcome: %d %s", r.status, r)
 		}
 		r = c.do("PUT", "/Location/HealthPost3", body, "Prefer", "return=representation")
 		if r.json(t)["resourceType"] != "Location" {
-			t.Fatalf("return=representation: %s", r.body)
+			t.Fatalf("return=representation: %s", r)
 		}
 	})
 }

@@ -53,6 +53,14 @@ type client struct {
 	tb   testing.TB
 	base string
 	srv  *httptest.Server
+	s    *server.Server
+}
+
+// startAsync runs the server's async workers until the test ends.
+func (c *client) startAsync(tb testing.TB) {
+	ctx, cancel := context.WithCancel(context.Background())
+	tb.Cleanup(cancel)
+	c.s.StartAsync(ctx, 2)
 }
 
 func newClient(tb testing.TB, st store.Store, opt ...func(*server.Options)) *client {
@@ -74,7 +82,7 @@ func newClient(tb testing.TB, st store.Store, opt ...func(*server.Options)) *cli
 	}
 	ts.Config.Handler = h
 	ts.Start()
-	c.srv = ts
+	c.srv, c.s = ts, h
 	tb.Cleanup(func() {
 		ts.Close()
 		st.Close()
@@ -89,6 +97,9 @@ func testLogger(tb testing.TB) zerolog.Logger {
 	return zerolog.Nop()
 }
 
+// noRedirects lets tests see 303 answers instead of following them.
+var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
 // response is a received answer.
 type response struct {
 	status int
@@ -96,11 +107,19 @@ type response struct {
 	body   []byte
 }
 
+// String is the body for failure messages, cut to a readable length.
+func (r response) String() string {
+	if len(r.body) > 1500 {
+		return string(r.body[:1500]) + "...(cut)"
+	}
+	return string(r.body)
+}
+
 func (r response) json(tb testing.TB) map[string]any {
 	tb.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(r.body, &m); err != nil {
-		tb.Fatalf("answer is not JSON (%d): %v\n%s", r.status, err, r.body)
+		tb.Fatalf("answer is not JSON (%d): %v\n%s", r.status, err, r)
 	}
 	return m
 }
@@ -125,7 +144,7 @@ func (c *client) do(method, path string, body []byte, headers ...string) respons
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := noRedirects.Do(req)
 	if err != nil {
 		c.tb.Fatalf("%s %s: %v", method, path, err)
 	}
@@ -164,7 +183,7 @@ func (c *client) loadDefinitions() {
 			var head struct{ ResourceType, ID string }
 			_ = json.Unmarshal(b, &head)
 			if r := c.do("PUT", "/"+head.ResourceType+"/"+head.ID, b); r.status >= 300 {
-				c.tb.Fatalf("load %s: %d %s", f, r.status, r.body)
+				c.tb.Fatalf("load %s: %d %s", f, r.status, r)
 			}
 		}
 	}
@@ -175,23 +194,23 @@ func (c *client) loadDefinitions() {
 func wantOutcome(tb testing.TB, r response, status int) map[string]any {
 	tb.Helper()
 	if r.status != status {
-		tb.Fatalf("status %d, want %d; body %s", r.status, status, r.body)
+		tb.Fatalf("status %d, want %d; body %s", r.status, status, r)
 	}
 	if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/fhir+json") {
 		tb.Errorf("Content-Type %q, want application/fhir+json", ct)
 	}
 	m := r.json(tb)
 	if m["resourceType"] != "OperationOutcome" {
-		tb.Fatalf("resourceType %v, want OperationOutcome: %s", m["resourceType"], r.body)
+		tb.Fatalf("resourceType %v, want OperationOutcome: %s", m["resourceType"], r)
 	}
 	issues, _ := m["issue"].([]any)
 	if len(issues) == 0 {
-		tb.Fatalf("OperationOutcome without issues: %s", r.body)
+		tb.Fatalf("OperationOutcome without issues: %s", r)
 	}
 	first := issues[0].(map[string]any)
 	for _, k := range []string{"severity", "code", "diagnostics"} {
 		if s, _ := first[k].(string); s == "" {
-			tb.Errorf("issue[0].%s is empty: %s", k, r.body)
+			tb.Errorf("issue[0].%s is empty: %s", k, r)
 		}
 	}
 	return m

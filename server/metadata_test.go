@@ -42,7 +42,7 @@ func TestCapabilityStatementMatchesRoutes(t *testing.T) {
 				r := c.do(rt.Method, path, []byte(`{}`))
 				unserved := r.status == http.StatusNotFound && !isResourceNotFound(t, r) || r.status == http.StatusMethodNotAllowed || r.status == http.StatusNotImplemented
 				if served[string(in)] && unserved {
-					t.Errorf("%s %s: listed as %s but answers %d %s", rt.Method, path, in, r.status, r.body)
+					t.Errorf("%s %s: listed as %s but answers %d %s", rt.Method, path, in, r.status, r)
 				}
 				if !served[string(in)] && !unserved {
 					t.Errorf("%s %s: not listed as %s but answers %d", rt.Method, path, in, r.status)

@@ -39,6 +39,9 @@ type Options struct {
 	MaxBody int64
 	// MaxBundleEntries caps Bundle.entry (413 beyond it).
 	MaxBundleEntries int
+	// AsyncRetention is how long the result of an asynchronous submission
+	// stays readable; a day when zero.
+	AsyncRetention time.Duration
 	// Validation tunes the report checks (strict terminology, subject check).
 	Validation measures.Options
 	// Now and NewID make time and ids injectable for tests.
@@ -53,6 +56,7 @@ type Server struct {
 	log     zerolog.Logger
 	started time.Time
 	defs    *definitions
+	async   *asyncQueue
 }
 
 // Defaults for Options fields left zero.
@@ -88,6 +92,11 @@ func New(opts Options) (*Server, error) {
 		opts.NewID = randomID
 	}
 	s := &Server{opts: opts, log: opts.Logger, started: opts.Now()}
+	if opts.AsyncRetention <= 0 {
+		opts.AsyncRetention = 24 * time.Hour
+	}
+	s.opts.AsyncRetention = opts.AsyncRetention
+	s.async = &asyncQueue{s: s, ch: make(chan string, 1024)}
 	s.defs = newDefinitions(opts.Store, opts.JSON.Decode, opts.Validation)
 	s.engine = s.routes()
 	return s, nil
@@ -132,6 +141,8 @@ func (s *Server) routes() *gin.Engine {
 
 	g := e.Group(s.opts.BasePath)
 	g.GET("/metadata", s.handle(s.metadata))
+	g.GET("/_async/:id", s.handle(s.asyncStatus))
+	g.GET("/_async/:id/result", s.handle(s.asyncResult))
 	for _, spec := range conformance.Resources() {
 		for _, in := range spec.Interactions {
 			h := s.interaction(in)
@@ -174,7 +185,7 @@ func (s *Server) interaction(in conformance.Interaction) handlerFunc {
 	case conformance.VRead:
 		return s.vread
 	case conformance.Update:
-		return s.update
+		return s.asyncable(s.update)
 	case conformance.Delete:
 		return s.delete
 	case conformance.HistoryInstance:
@@ -182,9 +193,19 @@ func (s *Server) interaction(in conformance.Interaction) handlerFunc {
 	case conformance.Create:
 		return s.create
 	case conformance.Transaction, conformance.Batch:
-		return s.bundle
+		return s.asyncable(s.bundle)
 	}
 	return notImplemented(in)
+}
+
+// asyncable lets a write be submitted with Prefer: respond-async.
+func (s *Server) asyncable(h handlerFunc) handlerFunc {
+	return func(c *gin.Context) (*answer, error) {
+		if wantsAsync(c.Request) {
+			return s.asyncAccept(c)
+		}
+		return h(c)
+	}
 }
 
 func notImplemented(in conformance.Interaction) handlerFunc {

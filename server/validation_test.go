@@ -50,14 +50,14 @@ func TestInvalidManifest(t *testing.T) {
 		for _, s := range m.Setup {
 			r := c.do(s.Method, s.Path, testdata(t, "invalid/"+s.File), headerList(s.Headers)...)
 			if r.status != s.ExpectedStatus {
-				t.Fatalf("setup %s %s: %d %s", s.Method, s.Path, r.status, r.body)
+				t.Fatalf("setup %s %s: %d %s", s.Method, s.Path, r.status, r)
 			}
 		}
 		for _, tc := range m.Cases {
 			t.Run(tc.ID, func(t *testing.T) {
 				r := c.do(tc.Request.Method, tc.Request.Path, testdata(t, "invalid/"+tc.File), headerList(tc.Request.Headers)...)
 				if !slices.Contains(tc.AcceptableStatuses, r.status) {
-					t.Fatalf("status %d, want one of %v: %s", r.status, tc.AcceptableStatuses, r.body)
+					t.Fatalf("status %d, want one of %v: %s", r.status, tc.AcceptableStatuses, r)
 				}
 				oo := wantOutcome(t, r, r.status)
 				if tc.Expression == nil {
@@ -71,7 +71,7 @@ func TestInvalidManifest(t *testing.T) {
 						}
 					}
 				}
-				t.Errorf("no issue at %s; expressions %v\n%s", *tc.Expression, expressions(oo), r.body)
+				t.Errorf("no issue at %s; expressions %v\n%s", *tc.Expression, expressions(oo), r)
 			})
 		}
 	})
@@ -85,12 +85,12 @@ func TestValidReportsAccepted(t *testing.T) {
 		r := c.do("PUT", "/MeasureReport/mADX-MeasureReport-example", testdata(t, "madx/reports/MeasureReport-mADX-MeasureReport-example.json"),
 			"Prefer", "return=OperationOutcome")
 		if r.status != http.StatusCreated {
-			t.Fatalf("IHE example: %d %s", r.status, r.body)
+			t.Fatalf("IHE example: %d %s", r.status, r)
 		}
 		// Its age x gender strata add up to 473, its count is 426: accepted
 		// with a warning.
 		if !strings.Contains(string(r.body), `"severity":"warning"`) {
-			t.Errorf("no warning for the strata that do not add up: %s", r.body)
+			t.Errorf("no warning for the strata that do not add up: %s", r)
 		}
 		// Free its business key (January, HealthPost1): the collection
 		// below carries the same month under another id.
@@ -100,7 +100,7 @@ func TestValidReportsAccepted(t *testing.T) {
 		for _, f := range []string{"Bundle-hiv-monthly-collection.json", "Bundle-hiv-2025-02-batch.json", "Bundle-hiv-2025-02-transaction.json"} {
 			r := c.do("POST", "/", testdata(t, "madx/reports/"+f))
 			if r.status != http.StatusOK {
-				t.Fatalf("%s: %d %s", f, r.status, r.body)
+				t.Fatalf("%s: %d %s", f, r.status, r)
 			}
 			for i, e := range r.json(t)["entry"].([]any) {
 				st := e.(map[string]any)["response"].(map[string]any)["status"].(string)
@@ -156,7 +156,7 @@ func TestBundleWithOneInvalidEntry(t *testing.T) {
 				}
 			}
 			if len(expressions(m)) == 0 {
-				t.Errorf("%s: no expressions: %s", typ, r.body)
+				t.Errorf("%s: no expressions: %s", typ, r)
 			}
 			if n := stored(); n != 0 {
 				t.Errorf("%s: %d reports stored, want none", typ, n)
@@ -164,7 +164,7 @@ func TestBundleWithOneInvalidEntry(t *testing.T) {
 		}
 		r := c.do("POST", "/", fiveReports(t, "batch", true))
 		if r.status != http.StatusOK {
-			t.Fatalf("batch: %d %s", r.status, r.body)
+			t.Fatalf("batch: %d %s", r.status, r)
 		}
 		for i, e := range r.json(t)["entry"].([]any) {
 			resp := e.(map[string]any)["response"].(map[string]any)
@@ -181,7 +181,7 @@ func TestBundleWithOneInvalidEntry(t *testing.T) {
 		}
 		// The valid collection is stored whole.
 		if r := c.do("POST", "/", fiveReports(t, "collection", false)); r.status != http.StatusOK {
-			t.Fatalf("valid collection: %d %s", r.status, r.body)
+			t.Fatalf("valid collection: %d %s", r.status, r)
 		}
 		if n := stored(); n != 5 {
 			t.Errorf("after the valid collection %d stored, want 5", n)
@@ -194,7 +194,7 @@ func TestValueSetChangeTakesEffectAtOnce(t *testing.T) {
 		c.loadDefinitions()
 		report := testdata(t, "madx/reports/MeasureReport-mADX-MeasureReport-example-literal-subject.json")
 		if r := c.do("PUT", "/MeasureReport/r1", []byte(strings.Replace(string(report), `"id": "mADX-MeasureReport-example-literal-subject"`, `"id": "r1"`, 1))); r.status != http.StatusCreated {
-			t.Fatalf("valid report: %d %s", r.status, r.body)
+			t.Fatalf("valid report: %d %s", r.status, r)
 		}
 		// Drop TBexcluded from the TB code system the Measure's
 		// relatedArtifact names: the same report is now invalid.
@@ -209,12 +209,12 @@ func TestValueSetChangeTakesEffectAtOnce(t *testing.T) {
 		cs["concept"] = kept
 		b, _ := json.Marshal(cs)
 		if r := c.do("PUT", "/CodeSystem/"+cs["id"].(string), b); r.status != http.StatusOK {
-			t.Fatalf("update CodeSystem: %d %s", r.status, r.body)
+			t.Fatalf("update CodeSystem: %d %s", r.status, r)
 		}
 		r := c.do("PUT", "/MeasureReport/r1", []byte(strings.Replace(string(report), `"id": "mADX-MeasureReport-example-literal-subject"`, `"id": "r1"`, 1)))
 		m := wantOutcome(t, r, http.StatusUnprocessableEntity)
 		if !strings.Contains(string(r.body), "TBexcluded") {
-			t.Errorf("422 does not name TBexcluded: %s %v", r.body, expressions(m))
+			t.Errorf("422 does not name TBexcluded: %s %v", r, expressions(m))
 		}
 	})
 }
@@ -225,26 +225,26 @@ func TestResubmittedReport(t *testing.T) {
 		report := testdata(t, "madx/reports/MeasureReport-mADX-MeasureReport-example-literal-subject.json")
 		r1 := c.do("POST", "/MeasureReport", report)
 		if r1.status != http.StatusCreated {
-			t.Fatalf("first POST: %d %s", r1.status, r1.body)
+			t.Fatalf("first POST: %d %s", r1.status, r1)
 		}
 		id := r1.json(t)["id"].(string)
 		r2 := c.do("POST", "/MeasureReport", report)
 		if r2.status != http.StatusOK || r2.json(t)["id"] != id || r2.header.Get("ETag") != `W/"2"` {
-			t.Fatalf("resubmission: %d %s, want 200 on %s version 2: %s", r2.status, r2.header.Get("ETag"), id, r2.body)
+			t.Fatalf("resubmission: %d %s, want 200 on %s version 2: %s", r2.status, r2.header.Get("ETag"), id, r2)
 		}
 		// The same report under another id: 409 naming the holder.
 		other := strings.Replace(string(report), `"id": "mADX-MeasureReport-example-literal-subject"`, `"id": "another"`, 1)
 		r3 := c.do("PUT", "/MeasureReport/another", []byte(other))
 		wantOutcome(t, r3, http.StatusConflict)
 		if !strings.Contains(string(r3.body), "MeasureReport/"+id) {
-			t.Errorf("409 does not name MeasureReport/%s: %s", id, r3.body)
+			t.Errorf("409 does not name MeasureReport/%s: %s", id, r3)
 		}
 		// A collection that resends it updates it too.
 		coll := `{"resourceType":"Bundle","type":"collection","entry":[{"resource":` + string(report) + `}]}`
 		coll = strings.Replace(coll, `"id": "mADX-MeasureReport-example-literal-subject",`, ``, 1)
 		r4 := c.do("POST", "/", []byte(coll))
 		if r4.status != http.StatusOK || !strings.Contains(string(r4.body), "MeasureReport/"+id+"/_history/3") {
-			t.Fatalf("collection resend: %d %s", r4.status, r4.body)
+			t.Fatalf("collection resend: %d %s", r4.status, r4)
 		}
 	})
 }

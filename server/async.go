@@ -1,0 +1,293 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	oo "github.com/madx-project/madx/operationoutcome"
+	"github.com/madx-project/madx/store"
+)
+
+// asyncType is the store type async submissions are kept under. It is not
+// a FHIR type and no route serves it as one; keeping jobs in the store
+// makes them as durable as the reports themselves, on either engine.
+const asyncType = "AsyncJob"
+
+// asyncJob is a submission accepted with Prefer: respond-async (the IHE
+// table's 202/303): the request as received, then its answer.
+type asyncJob struct {
+	Method      string            `json:"method"`
+	Path        string            `json:"path"`
+	Header      map[string]string `json:"header"`
+	Body        []byte            `json:"body"`
+	Accepted    time.Time         `json:"accepted"`
+	Done        bool              `json:"done"`
+	Finished    time.Time         `json:"finished,omitempty"`
+	Status      int               `json:"status,omitempty"`
+	ContentType string            `json:"contentType,omitempty"`
+	Result      []byte            `json:"result,omitempty"`
+}
+
+// asyncHeaders are the request headers a job keeps: what changes how the
+// request is processed. Accept is left out on purpose: the result is kept
+// as JSON and converted when it is fetched, in the format the poller asks.
+var asyncHeaders = []string{"Content-Type", "If-Match", "Prefer", "X-Request-Id"}
+
+// wantsAsync reports Prefer: respond-async (FHIR R4 async.html).
+func wantsAsync(r *http.Request) bool {
+	for _, v := range r.Header.Values("Prefer") {
+		for _, part := range strings.Split(v, ",") {
+			for _, p := range strings.Split(part, ";") {
+				if strings.EqualFold(strings.TrimSpace(p), "respond-async") {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// asyncAccept stores the request as a job and answers 202 with the status
+// URL. The job is durable before the 202 is sent: a restart resumes it.
+func (s *Server) asyncAccept(c *gin.Context) (*answer, error) {
+	body, err := readBody(c)
+	if err != nil {
+		return nil, err
+	}
+	job := asyncJob{Method: c.Request.Method, Path: c.Request.URL.Path, Header: map[string]string{}, Body: body, Accepted: s.opts.Now().UTC()}
+	for _, h := range asyncHeaders {
+		if v := c.GetHeader(h); v != "" {
+			job.Header[h] = v
+		}
+	}
+	job.Header["Prefer"] = dropRespondAsync(job.Header["Prefer"])
+	id := s.opts.NewID()
+	if err := s.saveJob(c.Request.Context(), id, job, true); err != nil {
+		return nil, err
+	}
+	s.async.enqueue(id)
+	h := http.Header{}
+	h.Set("Content-Location", s.opts.BaseURL+"/_async/"+id)
+	body, _ = s.opts.JSON.Encode(oo.Resource([]oo.Issue{oo.Issuef(oo.SeverityInformation, oo.Informational, "",
+		"Submission accepted for asynchronous processing; poll %s/_async/%s for its outcome.", s.opts.BaseURL, id)}), false)
+	return &answer{status: http.StatusAccepted, header: h, body: body}, nil
+}
+
+func dropRespondAsync(prefer string) string {
+	var keep []string
+	for _, p := range strings.Split(prefer, ",") {
+		var parts []string
+		for _, q := range strings.Split(p, ";") {
+			if q = strings.TrimSpace(q); q != "" && !strings.EqualFold(q, "respond-async") {
+				parts = append(parts, q)
+			}
+		}
+		if len(parts) > 0 {
+			keep = append(keep, strings.Join(parts, "; "))
+		}
+	}
+	return strings.Join(keep, ", ")
+}
+
+func (s *Server) saveJob(ctx context.Context, id string, job asyncJob, create bool) error {
+	state := "pending"
+	if job.Done {
+		state = "done"
+	}
+	_, err := s.opts.Store.Write(ctx, []store.Change{{Type: asyncType, ID: id, CreateOnly: create,
+		Index: store.Index{Status: state},
+		Render: func(int64, time.Time) ([]byte, error) { return json.Marshal(job) }}})
+	if err != nil {
+		return fmt.Errorf("save async job %s: %w", id, err)
+	}
+	return nil
+}
+
+func (s *Server) loadJob(ctx context.Context, id string) (asyncJob, error) {
+	var job asyncJob
+	r, err := s.opts.Store.Read(ctx, asyncType, id)
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrDeleted) {
+		return job, oo.Wrap(http.StatusNotFound, err, oo.Issuef(oo.SeverityFatal, oo.NotFound, "",
+			"No asynchronous submission %s is known (results are kept for a limited time).", id))
+	}
+	if err != nil {
+		return job, err
+	}
+	if err := json.Unmarshal(r.Body, &job); err != nil {
+		return job, fmt.Errorf("decode async job %s: %w", id, err)
+	}
+	return job, nil
+}
+
+// asyncStatus answers a poll: 202 while processing, then 303 See Other to
+// the result.
+func (s *Server) asyncStatus(c *gin.Context) (*answer, error) {
+	id := c.Param("id")
+	if err := checkID(id); err != nil {
+		return nil, err
+	}
+	// The state is in the index: a poll never decodes the job's body.
+	r, err := s.opts.Store.Read(c.Request.Context(), asyncType, id)
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrDeleted) {
+		return nil, oo.Wrap(http.StatusNotFound, err, oo.Issuef(oo.SeverityFatal, oo.NotFound, "",
+			"No asynchronous submission %s is known (results are kept for a limited time).", id))
+	}
+	if err != nil {
+		return nil, err
+	}
+	h := http.Header{}
+	if r.Index.Status != "done" {
+		h.Set("Retry-After", "1")
+		h.Set("X-Progress", "processing")
+		return &answer{status: http.StatusAccepted, header: h}, nil
+	}
+	h.Set("Location", s.opts.BaseURL+"/_async/"+id+"/result")
+	return &answer{status: http.StatusSeeOther, header: h}, nil
+}
+
+// asyncResult answers with the finished submission's answer, with the
+// status it would have had synchronously.
+func (s *Server) asyncResult(c *gin.Context) (*answer, error) {
+	id := c.Param("id")
+	if err := checkID(id); err != nil {
+		return nil, err
+	}
+	job, err := s.loadJob(c.Request.Context(), id)
+	if err != nil {
+		return nil, err
+	}
+	if !job.Done {
+		return nil, oo.Errorf(http.StatusNotFound, oo.NotFound, "", "Submission %s is still being processed; poll %s/_async/%s.", id, s.opts.BaseURL, id)
+	}
+	return &answer{status: job.Status, body: job.Result}, nil
+}
+
+// asyncQueue runs jobs on a few workers. Jobs found pending at start-up
+// (the server stopped while they ran or waited) are resumed: every write
+// they make is idempotent by id or business key, so running one again
+// cannot count a report twice.
+type asyncQueue struct {
+	s       *Server
+	ch      chan string
+	mu      sync.Mutex
+	started bool
+}
+
+func (q *asyncQueue) enqueue(id string) {
+	select {
+	case q.ch <- id:
+	default:
+		// The queue is full: the job stays pending in the store and is
+		// picked up by the periodic sweep.
+	}
+}
+
+// StartAsync starts the workers that process asynchronous submissions and
+// resumes pending ones; they stop when ctx ends. Without it, submissions
+// are accepted and stay pending.
+func (s *Server) StartAsync(ctx context.Context, workers int) {
+	q := s.async
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.started {
+		return
+	}
+	q.started = true
+	if workers < 1 {
+		workers = 1
+	}
+	for range workers {
+		go func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case id := <-q.ch:
+					s.runJob(ctx, id)
+				}
+			}
+		}()
+	}
+	go func() {
+		t := time.NewTicker(30 * time.Second)
+		defer t.Stop()
+		for {
+			s.sweepJobs(ctx)
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+}
+
+// sweepJobs enqueues pending jobs and forgets finished ones past retention.
+func (s *Server) sweepJobs(ctx context.Context) {
+	var pending, expired []string
+	err := s.opts.Store.List(ctx, asyncType, func(r store.Resource) error {
+		if r.Index.Status == "pending" {
+			pending = append(pending, r.ID)
+		} else if s.opts.Now().Sub(r.LastUpdated) > s.opts.AsyncRetention {
+			expired = append(expired, r.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		s.log.Warn().Err(err).Msg("async sweep")
+		return
+	}
+	for _, id := range pending {
+		select {
+		case s.async.ch <- id:
+		case <-ctx.Done():
+			return
+		}
+	}
+	for _, id := range expired {
+		if _, err := s.opts.Store.Write(ctx, []store.Change{{Type: asyncType, ID: id, Delete: true}}); err != nil {
+			s.log.Warn().Err(err).Str("job", id).Msg("expire async job")
+		}
+	}
+}
+
+// runJob processes one job through the same router as a synchronous
+// request, then records its answer.
+func (s *Server) runJob(ctx context.Context, id string) {
+	job, err := s.loadJob(ctx, id)
+	if err != nil || job.Done {
+		return
+	}
+	req, err := http.NewRequestWithContext(ctx, job.Method, job.Path, bytes.NewReader(job.Body))
+	if err != nil {
+		s.log.Error().Err(err).Str("job", id).Msg("rebuild async request")
+		return
+	}
+	for k, v := range job.Header {
+		if v != "" {
+			req.Header.Set(k, v)
+		}
+	}
+	rec := httptest.NewRecorder()
+	s.engine.ServeHTTP(rec, req)
+	if ctx.Err() != nil {
+		return // shutting down: the job stays pending and is resumed
+	}
+	job.Done, job.Finished = true, s.opts.Now().UTC()
+	job.Status, job.ContentType, job.Result = rec.Code, rec.Header().Get("Content-Type"), rec.Body.Bytes()
+	job.Body = nil // the report numbers need not be kept once processed
+	if err := s.saveJob(ctx, id, job, false); err != nil {
+		s.log.Error().Err(err).Str("job", id).Msg("record async result")
+		return
+	}
+	s.log.Info().Str("job", id).Int("status", job.Status).Msg("async submission processed")
+}

@@ -1,0 +1,121 @@
+package server_test
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/madx-project/madx/store"
+)
+
+// generatedCollection makes a collection Bundle of n valid, distinct
+// reports: the three HealthPosts x consecutive months.
+func generatedCollection(t *testing.T, n int) []byte {
+	t.Helper()
+	base := string(testdata(t, "madx/reports/MeasureReport-mADX-MeasureReport-example-literal-subject.json"))
+	var entries []string
+	for i := range n {
+		month := time.Date(1990, time.Month(1+i/3), 1, 0, 0, 0, 0, time.UTC)
+		end := month.AddDate(0, 1, -1)
+		r := strings.Replace(base, `"id": "mADX-MeasureReport-example-literal-subject"`, fmt.Sprintf(`"id": "gen-%d"`, i), 1)
+		r = strings.Replace(r, `"period": {"start":"2025-01-01","end":"2025-01-31"}`,
+			fmt.Sprintf(`"period": {"start":%q,"end":%q}`, month.Format("2006-01-02"), end.Format("2006-01-02")), 1)
+		r = strings.Replace(r, `"reference":"Location/HealthPost1"`, fmt.Sprintf(`"reference":"Location/HealthPost%d"`, 1+i%3), -1)
+		entries = append(entries, `{"resource": `+r+`}`)
+	}
+	return []byte(`{"resourceType":"Bundle","type":"collection","entry":[` + strings.Join(entries, ",") + `]}`)
+}
+
+// poll follows a 202 status URL until it answers 303, and returns the
+// result it points to.
+func poll(t *testing.T, c *client, statusURL string) response {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		r := c.do("GET", statusURL, nil)
+		switch r.status {
+		case http.StatusAccepted:
+			time.Sleep(20 * time.Millisecond)
+			continue
+		case http.StatusSeeOther:
+			return c.do("GET", r.header.Get("Location"), nil)
+		default:
+			t.Fatalf("poll %s: %d %s", statusURL, r.status, r)
+		}
+	}
+	t.Fatalf("submission %s did not finish in time", statusURL)
+	return response{}
+}
+
+func TestAsyncCollection(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, c *client) {
+		c.loadDefinitions()
+		c.startAsync(t)
+		n := 1000
+		if testing.Short() || strings.Contains(t.Name(), "mongo") {
+			n = 100 // the test wire server scans collections: keep it quick
+		}
+		r := c.do("POST", "/", generatedCollection(t, n), "Prefer", "respond-async")
+		if r.status != http.StatusAccepted || r.header.Get("Content-Location") == "" {
+			t.Fatalf("respond-async: %d %s", r.status, r)
+		}
+		res := poll(t, c, r.header.Get("Content-Location"))
+		if res.status != http.StatusOK {
+			t.Fatalf("result: %d %s", res.status, res)
+		}
+		m := res.json(t)
+		if m["type"] != "batch-response" || len(m["entry"].([]any)) != n {
+			t.Fatalf("result is not a batch-response of %d entries", n)
+		}
+		for _, i := range []int{0, n / 2, n - 1} {
+			if g := c.do("GET", fmt.Sprintf("/MeasureReport/gen-%d", i), nil); g.status != http.StatusOK {
+				t.Errorf("report gen-%d not stored: %d", i, g.status)
+			}
+		}
+		// An invalid submission's result is its OperationOutcome.
+		bad := strings.Replace(string(generatedCollection(t, 2)), `"code":"female"`, `"code":"F"`, 1)
+		r = c.do("POST", "/", []byte(bad), "Prefer", "respond-async")
+		res = poll(t, c, r.header.Get("Content-Location"))
+		wantOutcome(t, res, http.StatusUnprocessableEntity)
+	})
+}
+
+// TestAsyncSurvivesRestart accepts a submission on a server whose workers
+// never run (it stops right after the 202), then starts a new server on the
+// same database: the submission completes.
+func TestAsyncSurvivesRestart(t *testing.T) {
+	for _, e := range engines() {
+		t.Run(e.name, func(t *testing.T) {
+			st := e.open(t)
+			first := newClient(t, keepOpen{st})
+			first.loadDefinitions()
+			r := first.do("POST", "/", generatedCollection(t, 30), "Prefer", "respond-async")
+			if r.status != http.StatusAccepted {
+				t.Fatalf("respond-async: %d %s", r.status, r)
+			}
+			jobURL := r.header.Get("Content-Location")
+			if s := first.do("GET", jobURL, nil).status; s != http.StatusAccepted {
+				t.Fatalf("before restart the job is %d, want 202 (pending)", s)
+			}
+			first.srv.Close()
+
+			second := newClient(t, st)
+			second.startAsync(t)
+			jobPath := jobURL[strings.Index(jobURL, "/_async/"):]
+			res := poll(t, second, jobPath)
+			if res.status != http.StatusOK {
+				t.Fatalf("after restart: %d %s", res.status, res)
+			}
+			if g := second.do("GET", "/MeasureReport/gen-29", nil); g.status != http.StatusOK {
+				t.Errorf("report of the resumed submission not stored: %d", g.status)
+			}
+		})
+	}
+}
+
+// keepOpen hides Close so two servers in a test can share one store.
+type keepOpen struct{ store.Store }
+
+func (keepOpen) Close() error { return nil }
