@@ -104,7 +104,7 @@ func (s *Server) saveJob(ctx context.Context, id string, job asyncJob, create bo
 		state = "done"
 	}
 	_, err := s.opts.Store.Write(ctx, []store.Change{{Type: asyncType, ID: id, CreateOnly: create,
-		Index: store.Index{Status: state},
+		Index:  store.Index{Status: state},
 		Render: func(int64, time.Time) ([]byte, error) { return json.Marshal(job) }}})
 	if err != nil {
 		return fmt.Errorf("save async job %s: %w", id, err)
