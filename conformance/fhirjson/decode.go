@@ -34,6 +34,7 @@ type decoder struct {
 	// defer, when set, collects top-level Bundle.entry resources to be
 	// decoded later (in parallel) instead of decoding them in line.
 	deferred *[]entryJob
+	uris     uriCache
 }
 
 // entryJob is one Bundle.entry.resource left for a worker.
@@ -303,7 +304,7 @@ func (d *decoder) wantObject() bool {
 	case '{':
 		return true
 	case 'n':
-		d.addf(operationoutcome.Structure, true, "expected an object, found null (FHIR JSON has no null elements)")
+		d.addf(operationoutcome.Structure, false, "expected an object, found null (FHIR JSON has no null elements)")
 	default:
 		d.addf(operationoutcome.Structure, false, "expected an object, found %s", d.describeNext())
 	}
@@ -316,7 +317,7 @@ func (d *decoder) wantObject() bool {
 // list already exists and the elements are merged index by index.
 func (d *decoder) repeated(msg protoreflect.Message, fi *fieldInfo, k *keyInfo, twinSeen bool) {
 	if d.peek() != '[' {
-		d.addf(operationoutcome.Structure, d.peek() == 'n', "expected an array, found %s", d.describeNext())
+		d.addf(operationoutcome.Structure, false, "expected an array, found %s", d.describeNext())
 		d.skipValue(d.depth)
 		return
 	}

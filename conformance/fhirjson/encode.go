@@ -72,14 +72,14 @@ type member struct {
 type memberKind uint8
 
 const (
-	memberResourceType memberKind = iota
-	memberValue                   // a primitive's value
-	memberExtensions              // a primitive's {id, extension}
-	memberValues                  // a primitive list's values
-	memberExtensionsList          // a primitive list's {id, extension}s
-	memberObject                  // a complex element
-	memberObjects                 // a complex list
-	memberURI                     // a reference's rebuilt "reference"
+	memberResourceType   memberKind = iota
+	memberValue                     // a primitive's value
+	memberExtensions                // a primitive's {id, extension}
+	memberValues                    // a primitive list's values
+	memberExtensionsList            // a primitive list's {id, extension}s
+	memberObject                    // a complex element
+	memberObjects                   // a complex list
+	memberURI                       // a reference's rebuilt "reference"
 )
 
 var errNoResource = errors.New("no resource is set in the ContainedResource")

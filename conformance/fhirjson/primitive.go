@@ -2,7 +2,6 @@ package fhirjson
 
 import (
 	"math"
-	"net/url"
 	"strconv"
 
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -13,7 +12,7 @@ import (
 // primitiveMember reads "name": value for a singular primitive element.
 func (d *decoder) primitiveMember(msg protoreflect.Message, fi *fieldInfo, cm *msgInfo) {
 	if d.peek() == 'n' {
-		d.addf(operationoutcome.Structure, true, "expected a %s value, found null (FHIR JSON has no null elements)", typeName(cm))
+		d.addf(operationoutcome.Structure, false, "expected a %s value, found null (FHIR JSON has no null elements)", typeName(cm))
 		d.skipValue(d.depth)
 		return
 	}
@@ -48,14 +47,10 @@ func (d *decoder) primitiveExtension(msg protoreflect.Message, fi *fieldInfo, cm
 // already built from the twin array.
 func (d *decoder) primitiveElement(m protoreflect.Message, cm *msgInfo, underscore, merge bool) {
 	if d.peek() == 'n' {
-		// null keeps arrays of values and of extensions aligned.
-		d.readLiteral()
-		switch {
-		case !nullParses(cm.prim):
-			d.addf(operationoutcome.Structure, false, "expected a %s, found null", typeName(cm))
-		case !underscore && !merge && d.noValidate == 0 && needsValue(cm.prim):
-			d.addf(operationoutcome.Value, false, "a %s needs a value: null leaves it empty", typeName(cm))
-		}
+		// FHIR aligns "name" and "_name" arrays with nulls, but jsonformat
+		// rejects null everywhere, and its protos have no null elements.
+		d.addf(operationoutcome.Structure, false, "expected a %s, found null (null array elements are not supported)", typeName(cm))
+		d.skipValue(d.depth)
 		return
 	}
 	if underscore {
@@ -79,26 +74,6 @@ func (d *decoder) primitiveElement(m protoreflect.Message, cm *msgInfo, undersco
 		return
 	}
 	d.primitiveValue(m, cm)
-}
-
-// nullParses lists the types jsonformat reads null as an empty value of
-// (jsoniter decodes null into "", false or 0); the others fail there.
-func nullParses(p primKind) bool {
-	switch p {
-	case primString, primCode, primID, primOID, primUUID, primURI, primText,
-		primStringCode, primEnumCode, primBoolean, primInteger:
-		return true
-	}
-	return false
-}
-
-// needsValue lists the types whose empty value fails validation.
-func needsValue(p primKind) bool {
-	switch p {
-	case primCode, primID, primOID, primUUID:
-		return true
-	}
-	return false
 }
 
 // wantExtensionObject checks that a "_name" member holds an object.
@@ -131,7 +106,7 @@ func (d *decoder) extensionObject(m protoreflect.Message, cm *msgInfo) {
 func (d *decoder) wrongType(cm *msgInfo, want string) bool {
 	c := d.peek()
 	// An object is what jsonformat takes for an extension object.
-	strict := c == '{' || c == 'n'
+	strict := c == '{'
 	d.addf(operationoutcome.Structure, strict, "expected %s (FHIR %s), found %s", want, typeName(cm), d.describeNext())
 	d.skipValue(d.depth)
 	return false
@@ -179,7 +154,7 @@ func (d *decoder) number(m protoreflect.Message, cm *msgInfo, num []byte) bool {
 	if cm.prim == primDecimal {
 		// The scanner's number grammar is the decimal value_regex, and the
 		// text is kept as written so that 1.50 stays 1.50.
-		m.Set(cm.valueFD, protoreflect.ValueOfString(string(num)))
+		setString(m, cm, string(num))
 		return true
 	}
 	if !isInteger(num) {
@@ -193,7 +168,7 @@ func (d *decoder) number(m protoreflect.Message, cm *msgInfo, num []byte) bool {
 			d.addf(operationoutcome.Value, false, "expected an integer in -2147483648..2147483647, found %s", num)
 			return false
 		}
-		m.Set(cm.valueFD, protoreflect.ValueOfInt32(int32(v)))
+		setInt32(m, cm, int32(v))
 		return true
 	}
 	min := "1"
@@ -212,7 +187,7 @@ func (d *decoder) number(m protoreflect.Message, cm *msgInfo, num []byte) bool {
 		d.addf(operationoutcome.Value, false, "expected a %s in %s..2147483647, found %s", typeName(cm), min, num)
 		return false
 	}
-	m.Set(cm.valueFD, protoreflect.ValueOfUint32(uint32(v)))
+	setUint32(m, cm, uint32(v))
 	return true
 }
 
@@ -241,7 +216,7 @@ func (d *decoder) stringValue(m protoreflect.Message, cm *msgInfo, text, raw []b
 			return false
 		}
 	}
-	m.Set(cm.valueFD, protoreflect.ValueOfString(s))
+	setString(m, cm, s)
 	return true
 }
 
@@ -280,7 +255,7 @@ func (d *decoder) validString(cm *msgInfo, s string) bool {
 			return false
 		}
 	case primURI:
-		if _, err := url.Parse(s); err != nil {
+		if !d.uris.valid(s) {
 			d.addf(operationoutcome.Value, false, "expected a %s, found %s", typeName(cm), quote([]byte(s)))
 			return false
 		}
