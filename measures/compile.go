@@ -26,7 +26,7 @@ type Options struct {
 	// filter). By default those are warnings and the values are accepted.
 	StrictTerminology bool
 	// SkipSubjectCheck turns off matching MeasureReport.subject and
-	// reporter against the Registry (their presence is still required).
+	// reporter against the Registry (a missing subject is still fatal).
 	// It is a Skip flag rather than a SubjectCheck flag so that the zero
 	// Options check subjects, as IHE Test Case 3 expects.
 	SkipSubjectCheck bool
