@@ -278,13 +278,13 @@ func (d *decoder) member(msg protoreflect.Message, k *keyInfo, base int) {
 		}
 	case nodeContained:
 		if d.wantObject() {
-			if target := msg.Mutable(fi.fd).Message(); !d.deferEntry(target) {
+			if target := mutable(msg, fi); !d.deferEntry(target) {
 				d.decodeResource(target, false)
 			}
 		}
 	default:
 		if d.wantObject() {
-			d.complex(msg.Mutable(fi.fd).Message(), fi, cm)
+			d.complex(mutable(msg, fi), fi, cm)
 		}
 	}
 }
@@ -325,8 +325,12 @@ func (d *decoder) repeated(msg protoreflect.Message, fi *fieldInfo, k *keyInfo, 
 		return
 	}
 	cm := fi.msg()
-	list := msg.Mutable(fi.fd).List()
-	existing := list.Len()
+	var list protoreflect.List
+	existing := 0
+	if twinSeen {
+		list = msg.Get(fi.fd).List()
+		existing = list.Len()
+	}
 	i := 0
 	for first := true; d.arrayNext(first); first = false {
 		d.setIndex(i)
@@ -336,25 +340,25 @@ func (d *decoder) repeated(msg protoreflect.Message, fi *fieldInfo, k *keyInfo, 
 		case twinSeen:
 			d.primitiveElement(list.Get(i).Message(), cm, k.underscore, true)
 		case cm.kind == nodePrimitive:
-			d.primitiveElement(list.AppendMutable().Message(), cm, k.underscore, false)
+			d.primitiveElement(appendNew(msg, fi), cm, k.underscore, false)
 		case cm.kind == nodeContained:
 			if d.wantObject() {
-				d.containedEntry(list.AppendMutable().Message(), i)
+				d.containedEntry(appendNew(msg, fi), i)
 			}
 		case isContainedAny(fi):
 			if d.wantObject() {
-				d.containedAny(list.AppendMutable().Message())
+				d.containedAny(appendNew(msg, fi))
 			}
 		case fi.fd == bundleEntryFD && len(d.steps) == 2:
 			// A top-level Bundle's entry: its problems are kept per entry.
 			if d.wantObject() {
 				d.entry = i
-				d.complex(list.AppendMutable().Message(), fi, cm)
+				d.complex(appendNew(msg, fi), fi, cm)
 				d.entry = -1
 			}
 		default:
 			if d.wantObject() {
-				d.complex(list.AppendMutable().Message(), fi, cm)
+				d.complex(appendNew(msg, fi), fi, cm)
 			}
 		}
 		i++

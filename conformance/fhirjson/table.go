@@ -94,6 +94,7 @@ type fieldInfo struct {
 	// for each member (keyed by the member's field number).
 	choiceKeys map[protoreflect.FieldNumber]string
 	msg        func() *msgInfo
+	fast       fastField
 }
 
 // keyInfo is one accepted JSON member name.
@@ -234,7 +235,7 @@ func buildInfo(d protoreflect.MessageDescriptor) *msgInfo {
 	fields := d.Fields()
 	for i := 0; i < fields.Len(); i++ {
 		f := fields.Get(i)
-		fi := &fieldInfo{fd: f, jsonName: f.JSONName(), repeated: f.IsList()}
+		fi := &fieldInfo{fd: f, jsonName: f.JSONName(), repeated: f.IsList(), fast: locateField(f)}
 		if f.Message() != nil {
 			fi.msg = lazyInfo(f.Message())
 		}

@@ -1,0 +1,97 @@
+package fhirjson
+
+import (
+	"reflect"
+	"strings"
+	"unsafe"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+)
+
+// fastField locates a message field inside its generated Go struct, so the
+// decoder can create children the way generated code does (x.F = &T{},
+// x.L = append(x.L, &T{})) instead of through protoreflect, whose Mutable
+// and AppendMutable go through package reflect several times and were half
+// of the decode time. Only plain (non-oneof) message fields whose Go type
+// is exactly *T or []*T qualify; everything else keeps using protoreflect.
+type fastField struct {
+	ok     bool
+	offset uintptr
+	elem   reflect.Type // T, the child's struct type
+}
+
+// locateField finds fd in the Go struct of its message type.
+func locateField(fd protoreflect.FieldDescriptor) fastField {
+	if fd.Message() == nil || fd.ContainingOneof() != nil || fd.IsMap() {
+		return fastField{}
+	}
+	parent, err := protoregistry.GlobalTypes.FindMessageByName(fd.ContainingMessage().FullName())
+	if err != nil {
+		return fastField{}
+	}
+	child, err := protoregistry.GlobalTypes.FindMessageByName(fd.Message().FullName())
+	if err != nil {
+		return fastField{}
+	}
+	pt := reflect.TypeOf(parent.Zero().Interface())
+	ct := reflect.TypeOf(child.Zero().Interface())
+	if pt.Kind() != reflect.Pointer || pt.Elem().Kind() != reflect.Struct || ct.Kind() != reflect.Pointer || ct.Elem().Kind() != reflect.Struct {
+		return fastField{}
+	}
+	want := ct
+	if fd.IsList() {
+		want = reflect.SliceOf(ct)
+	}
+	st := pt.Elem()
+	for i := 0; i < st.NumField(); i++ {
+		sf := st.Field(i)
+		if tagName(sf.Tag.Get("protobuf")) == string(fd.Name()) && sf.Type == want {
+			return fastField{ok: true, offset: sf.Offset, elem: ct.Elem()}
+		}
+	}
+	return fastField{}
+}
+
+// tagName returns the name= part of a protobuf struct tag.
+func tagName(tag string) string {
+	for _, part := range strings.Split(tag, ",") {
+		if name, ok := strings.CutPrefix(part, "name="); ok {
+			return name
+		}
+	}
+	return ""
+}
+
+func structPointer(m protoreflect.Message) unsafe.Pointer {
+	return reflect.ValueOf(m.Interface()).UnsafePointer()
+}
+
+func messageAt(t reflect.Type, p unsafe.Pointer) protoreflect.Message {
+	return reflect.NewAt(t, p).Interface().(proto.Message).ProtoReflect()
+}
+
+// mutable returns the field's message, creating it if unset.
+func mutable(m protoreflect.Message, fi *fieldInfo) protoreflect.Message {
+	if !fi.fast.ok {
+		return m.Mutable(fi.fd).Message()
+	}
+	slot := (*unsafe.Pointer)(unsafe.Add(structPointer(m), fi.fast.offset))
+	if *slot == nil {
+		*slot = reflect.New(fi.fast.elem).UnsafePointer()
+	}
+	return messageAt(fi.fast.elem, *slot)
+}
+
+// appendNew appends a new message to the list field and returns it.
+func appendNew(m protoreflect.Message, fi *fieldInfo) protoreflect.Message {
+	if !fi.fast.ok {
+		return m.Mutable(fi.fd).List().AppendMutable().Message()
+	}
+	// A []*T has the layout of a []unsafe.Pointer.
+	list := (*[]unsafe.Pointer)(unsafe.Add(structPointer(m), fi.fast.offset))
+	p := reflect.New(fi.fast.elem).UnsafePointer()
+	*list = append(*list, p)
+	return messageAt(fi.fast.elem, p)
+}
