@@ -64,7 +64,7 @@ type member struct {
 	kind memberKind
 	fi   *fieldInfo
 	msg  protoreflect.Message
-	list protoreflect.List
+	list listView
 	// uri is a denormalized reference's "reference" value.
 	uri string
 }
@@ -135,18 +135,25 @@ func (e *encoder) collect(m protoreflect.Message, mi *msgInfo) error {
 		}
 	}
 	for _, fi := range mi.fields {
-		if !m.Has(fi.fd) {
+		if fi.fd.Message() == nil {
+			if m.Has(fi.fd) {
+				return fmt.Errorf("field %s is not a message", fi.fd.Name())
+			}
 			continue
 		}
-		if fi.fd.Message() == nil {
-			return fmt.Errorf("field %s is not a message", fi.fd.Name())
+		if fi.repeated {
+			if getList(m, fi).Len() == 0 {
+				continue
+			}
+		} else if _, ok := getMessage(m, fi); !ok {
+			continue
 		}
 		if !own && fi.fd.ContainingOneof() == mi.refOneof {
 			continue
 		}
 		key, fd, cm, target := fi.jsonName, fi, fi.msg(), m
 		if cm.kind == nodeChoice {
-			cv := m.Get(fi.fd).Message()
+			cv, _ := getMessage(m, fi)
 			set := cv.WhichOneof(cm.oneof)
 			if set == nil {
 				return fmt.Errorf("no value is set in choice %s", fi.fd.Name())
@@ -160,7 +167,7 @@ func (e *encoder) collect(m protoreflect.Message, mi *msgInfo) error {
 			cm = fd.msg()
 		}
 		if fd.repeated {
-			list := target.Get(fd.fd).List()
+			list := getList(target, fd)
 			if cm.kind == nodePrimitive {
 				e.primitiveListMembers(key, fd, cm, list)
 			} else {
@@ -168,7 +175,7 @@ func (e *encoder) collect(m protoreflect.Message, mi *msgInfo) error {
 			}
 			continue
 		}
-		v := target.Get(fd.fd).Message()
+		v, _ := getMessage(target, fd)
 		if cm.kind == nodePrimitive {
 			if hasValue(v, cm) {
 				e.members = append(e.members, member{key: key, kind: memberValue, fi: fd, msg: v})
@@ -183,10 +190,10 @@ func (e *encoder) collect(m protoreflect.Message, mi *msgInfo) error {
 	return nil
 }
 
-func (e *encoder) primitiveListMembers(key string, fi *fieldInfo, cm *msgInfo, list protoreflect.List) {
+func (e *encoder) primitiveListMembers(key string, fi *fieldInfo, cm *msgInfo, list listView) {
 	values, exts := false, false
 	for i := 0; i < list.Len(); i++ {
-		v := list.Get(i).Message()
+		v := list.Get(i)
 		values = values || hasValue(v, cm)
 		exts = exts || hasExtensions(v, cm)
 	}
@@ -226,7 +233,7 @@ func (e *encoder) write(mb member, parent protoreflect.Message) error {
 			if i > 0 {
 				e.buf = append(e.buf, ',')
 			}
-			v := mb.list.Get(i).Message()
+			v := mb.list.Get(i)
 			var err error
 			switch {
 			case mb.kind == memberValues && hasValue(v, cm):
@@ -249,7 +256,7 @@ func (e *encoder) write(mb member, parent protoreflect.Message) error {
 			if i > 0 {
 				e.buf = append(e.buf, ',')
 			}
-			if err := e.element(mb.list.Get(i).Message(), mb.fi); err != nil {
+			if err := e.element(mb.list.Get(i), mb.fi); err != nil {
 				return fmt.Errorf("[%d]: %w", i, err)
 			}
 		}
@@ -280,7 +287,7 @@ func (e *encoder) element(m protoreflect.Message, fi *fieldInfo) error {
 // jsonformat: not when it is marked PrimitiveHasNoValue, not for the zero
 // enum.
 func hasValue(v protoreflect.Message, cm *msgInfo) bool {
-	if cm.extFD != nil && hasNoValue(v) {
+	if cm.extFI != nil && markedNoValue(v, cm) {
 		return false
 	}
 	if cm.prim == primEnumCode {
@@ -293,21 +300,34 @@ func hasValue(v protoreflect.Message, cm *msgInfo) bool {
 // write under "_name" (PrimitiveHasNoValue and, when the value is written,
 // the base64 chunking extension are jsonformat's own and never written).
 func hasExtensions(v protoreflect.Message, cm *msgInfo) bool {
-	if cm.idFD != nil && v.Has(cm.idFD) {
-		return true
+	if cm.idFI != nil {
+		if _, ok := getMessage(v, cm.idFI); ok {
+			return true
+		}
 	}
-	return cm.extFD != nil && len(writtenExtensions(v, cm)) > 0
+	return cm.extFI != nil && len(writtenExtensions(v, cm)) > 0
+}
+
+// markedNoValue is hasNoValue through the fast field access.
+func markedNoValue(v protoreflect.Message, cm *msgInfo) bool {
+	list := getList(v, cm.extFI)
+	for i := 0; i < list.Len(); i++ {
+		if x, ok := list.Get(i).Interface().(*dpb.Extension); ok && x.GetUrl().GetValue() == noValueURL {
+			return true
+		}
+	}
+	return false
 }
 
 func writtenExtensions(v protoreflect.Message, cm *msgInfo) []protoreflect.Message {
-	list := v.Get(cm.extFD).List()
+	list := getList(v, cm.extFI)
 	if list.Len() == 0 {
 		return nil
 	}
-	dropBase64 := cm.prim == primBase64 && !hasNoValue(v) && findExtension(v.Interface().(*dpb.Base64Binary).GetExtension(), base64SeparatorStrideURL) != nil
+	dropBase64 := cm.prim == primBase64 && !markedNoValue(v, cm) && findExtension(v.Interface().(*dpb.Base64Binary).GetExtension(), base64SeparatorStrideURL) != nil
 	var out []protoreflect.Message
 	for i := 0; i < list.Len(); i++ {
-		m := list.Get(i).Message()
+		m := list.Get(i)
 		if x, ok := m.Interface().(*dpb.Extension); ok {
 			if u := x.GetUrl(); u != nil && (u.GetValue() == noValueURL || dropBase64 && u.GetValue() == base64SeparatorStrideURL) {
 				continue
@@ -335,13 +355,15 @@ func (e *encoder) extensions(v protoreflect.Message, cm *msgInfo) error {
 		}
 		e.buf = append(e.buf, ']')
 	}
-	if cm.idFD != nil && v.Has(cm.idFD) {
-		if len(exts) > 0 {
-			e.buf = append(e.buf, ',')
+	if cm.idFI != nil {
+		if idm, ok := getMessage(v, cm.idFI); ok {
+			if len(exts) > 0 {
+				e.buf = append(e.buf, ',')
+			}
+			e.buf = append(e.buf, `"id":`...)
+			id, _ := idm.Interface().(*dpb.String)
+			e.buf = appendString(e.buf, id.GetValue())
 		}
-		e.buf = append(e.buf, `"id":`...)
-		id, _ := v.Get(cm.idFD).Message().Interface().(*dpb.String)
-		e.buf = appendString(e.buf, id.GetValue())
 	}
 	e.buf = append(e.buf, '}')
 	return nil
@@ -353,11 +375,15 @@ func (e *encoder) value(v protoreflect.Message, cm *msgInfo) error {
 	case primBoolean:
 		e.buf = strconv.AppendBool(e.buf, v.Get(cm.valueFD).Bool())
 	case primInteger:
+		if x, ok := v.Interface().(*dpb.Integer); ok {
+			e.buf = strconv.AppendInt(e.buf, int64(x.Value), 10)
+			break
+		}
 		e.buf = strconv.AppendInt(e.buf, v.Get(cm.valueFD).Int(), 10)
 	case primPositiveInt, primUnsignedInt:
 		e.buf = strconv.AppendUint(e.buf, v.Get(cm.valueFD).Uint(), 10)
 	case primDecimal:
-		s := v.Get(cm.valueFD).String()
+		s := getString(v, cm)
 		if !isJSONNumber(s) {
 			return fmt.Errorf("decimal %q is not a JSON number", s)
 		}
@@ -384,7 +410,7 @@ func (e *encoder) value(v protoreflect.Message, cm *msgInfo) error {
 		}
 		e.buf = appendString(e.buf, v.Get(cm.valueFD).String())
 	default:
-		e.buf = appendString(e.buf, v.Get(cm.valueFD).String())
+		e.buf = appendString(e.buf, getString(v, cm))
 	}
 	return nil
 }

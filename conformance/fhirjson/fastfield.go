@@ -95,3 +95,48 @@ func appendNew(m protoreflect.Message, fi *fieldInfo) protoreflect.Message {
 	*list = append(*list, p)
 	return messageAt(fi.fast.elem, p)
 }
+
+// getMessage returns the field's message and whether it is set, without
+// protoreflect's Get (which costs a reflect.PointerTo lookup per call).
+func getMessage(m protoreflect.Message, fi *fieldInfo) (protoreflect.Message, bool) {
+	if !fi.fast.ok {
+		if !m.Has(fi.fd) {
+			return nil, false
+		}
+		return m.Get(fi.fd).Message(), true
+	}
+	p := *(*unsafe.Pointer)(unsafe.Add(structPointer(m), fi.fast.offset))
+	if p == nil {
+		return nil, false
+	}
+	return messageAt(fi.fast.elem, p), true
+}
+
+// listView reads a list field either through its Go slice or through
+// protoreflect.
+type listView struct {
+	ptrs []unsafe.Pointer
+	elem reflect.Type
+	list protoreflect.List
+}
+
+func getList(m protoreflect.Message, fi *fieldInfo) listView {
+	if !fi.fast.ok {
+		return listView{list: m.Get(fi.fd).List()}
+	}
+	return listView{ptrs: *(*[]unsafe.Pointer)(unsafe.Add(structPointer(m), fi.fast.offset)), elem: fi.fast.elem}
+}
+
+func (l listView) Len() int {
+	if l.list != nil {
+		return l.list.Len()
+	}
+	return len(l.ptrs)
+}
+
+func (l listView) Get(i int) protoreflect.Message {
+	if l.list != nil {
+		return l.list.Get(i).Message()
+	}
+	return messageAt(l.elem, l.ptrs[i])
+}

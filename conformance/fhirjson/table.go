@@ -71,6 +71,7 @@ type msgInfo struct {
 	pairs []slotPair
 	// Primitive types: the value, id and extension fields (any may be nil).
 	valueFD, idFD, extFD protoreflect.FieldDescriptor
+	idFI, extFI          *fieldInfo
 	enum                 *enumInfo
 	// Choice types: the oneof.
 	oneof protoreflect.OneofDescriptor
@@ -246,6 +247,12 @@ func buildInfo(d protoreflect.MessageDescriptor) *msgInfo {
 			mi.required = append(mi.required, fi)
 		}
 		mi.fields = append(mi.fields, fi)
+		switch {
+		case f == mi.idFD && f != nil:
+			mi.idFI = fi
+		case f == mi.extFD && f != nil:
+			mi.extFI = fi
+		}
 		if mi.kind == nodeChoice {
 			fi.jsonSuffix = strings.ToUpper(fi.jsonName[:1]) + fi.jsonName[1:]
 			fi.typeName = string(f.Message().Name())
