@@ -2,9 +2,10 @@ package main
 
 import (
 	"context"
-	"net/http"
+	"time"
 
 	"github.com/madx-project/madx/conformance/fhirxml"
+	"github.com/madx-project/madx/measures"
 	"github.com/madx-project/madx/server"
 	"github.com/madx-project/madx/store"
 	"github.com/madx-project/madx/store/mongo"
@@ -15,15 +16,25 @@ func openMongo(ctx context.Context, uri, database string) (store.Store, error) {
 	return mongo.Open(ctx, mongo.Options{URI: uri, Database: database})
 }
 
+// handlerOptions are the server settings the subcommands choose.
+type handlerOptions struct {
+	baseURL, basePath string
+	maxBody           int64
+	maxBundleEntries  int
+	asyncRetention    time.Duration
+	validation        measures.Options
+}
+
 // newHandler wires the FHIR server over a store with madx's codecs.
-func newHandler(st store.Store, log zerolog.Logger, baseURL, basePath string, maxBody int64, maxBundleEntries int) (http.Handler, error) {
+func newHandler(st store.Store, log zerolog.Logger, o handlerOptions) (*server.Server, error) {
 	jsonCodec, err := server.NewJSONFormatCodec()
 	if err != nil {
 		return nil, err
 	}
 	return server.New(server.Options{
 		Store: st, JSON: jsonCodec, XML: server.CodecOf(fhirxml.Unmarshal, fhirxml.Marshal), Logger: log,
-		BaseURL: baseURL, BasePath: basePath,
-		MaxBody: maxBody, MaxBundleEntries: maxBundleEntries,
+		BaseURL: o.baseURL, BasePath: o.basePath,
+		MaxBody: o.maxBody, MaxBundleEntries: o.maxBundleEntries,
+		AsyncRetention: o.asyncRetention, Validation: o.validation,
 	})
 }

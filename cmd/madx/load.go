@@ -54,7 +54,7 @@ func load(ctx context.Context, args []string, getenv func(string) string, stdout
 	}
 	defer st.Close()
 	const base = "http://madx.invalid/fhir"
-	h, err := newHandler(st, log, base, "/fhir", 1<<30, 1<<20)
+	h, err := newHandler(st, log, handlerOptions{baseURL: base, basePath: "/fhir", maxBody: 1 << 30, maxBundleEntries: 1 << 20})
 	if err != nil {
 		return err
 	}

@@ -25,6 +25,9 @@ type serveConfig struct {
 	load             stringList
 	logLevel         string
 	shutdownTimeout  time.Duration
+	terminology      string
+	subjectCheck     string
+	asyncRetention   time.Duration
 }
 
 // stringList is a repeatable flag.
@@ -45,6 +48,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	fs.IntVar(&c.maxBundleEntries, "max-bundle-entries", int(envInt(getenv, "MADX_MAX_BUNDLE_ENTRIES", server.DefaultMaxBundleEntries)), "most entries in one Bundle (MADX_MAX_BUNDLE_ENTRIES)")
 	fs.Var(&c.load, "load", "load definitions from this file or directory at start-up; repeatable (MADX_LOAD, comma-separated)")
 	fs.StringVar(&c.logLevel, "log-level", envOr(getenv, "MADX_LOG_LEVEL", "info"), "debug, info, warn or error (MADX_LOG_LEVEL)")
+	fs.StringVar(&c.terminology, "terminology", envOr(getenv, "MADX_TERMINOLOGY", "lenient"), "lenient: values of a value set that is not stored are accepted with a warning; strict: rejected (MADX_TERMINOLOGY)")
+	fs.StringVar(&c.subjectCheck, "subject-check", envOr(getenv, "MADX_SUBJECT_CHECK", "on"), "on: reports must come from a known Location; off: accept any subject (MADX_SUBJECT_CHECK)")
+	asyncRetention, err := time.ParseDuration(envOr(getenv, "MADX_ASYNC_RETENTION", "24h"))
+	if err != nil {
+		return fmt.Errorf("%w: MADX_ASYNC_RETENTION: %v", errUsage, err)
+	}
+	fs.DurationVar(&c.asyncRetention, "async-retention", asyncRetention, "how long results of asynchronous submissions stay readable (MADX_ASYNC_RETENTION)")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long in-flight requests may run after SIGINT/SIGTERM")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
@@ -55,6 +65,23 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	log, err := newLogger(stderr, c.logLevel)
 	if err != nil {
 		return err
+	}
+	hopts := handlerOptions{maxBody: c.maxBody, maxBundleEntries: c.maxBundleEntries, asyncRetention: c.asyncRetention}
+	switch c.terminology {
+	case "lenient":
+	case "strict":
+		hopts.validation.StrictTerminology = true
+	default:
+		return fmt.Errorf("%w: --terminology is %q; expected lenient or strict", errUsage, c.terminology)
+	}
+	switch c.subjectCheck {
+	case "on":
+	case "off":
+		// Deliberately spelled out: switching the check off must not happen by accident.
+		hopts.validation.SkipSubjectCheck = true
+		log.Warn().Msg("--subject-check=off: reports from facilities that are not in the registry are accepted")
+	default:
+		return fmt.Errorf("%w: --subject-check is %q; expected on or off", errUsage, c.subjectCheck)
 	}
 
 	st, err := c.store.open(ctx, log)
@@ -75,10 +102,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if c.baseURL == "" {
 		c.baseURL = "http://" + ln.Addr().String() + "/" + strings.Trim(c.basePath, "/")
 	}
-	h, err := newHandler(st, log, c.baseURL, c.basePath, c.maxBody, c.maxBundleEntries)
+	hopts.baseURL, hopts.basePath = c.baseURL, c.basePath
+	h, err := newHandler(st, log, hopts)
 	if err != nil {
 		return err
 	}
+	// Asynchronous submissions run beside the listener and stop with it;
+	// pending ones (from before a restart) are resumed here.
+	asyncCtx, stopAsync := context.WithCancel(context.Background())
+	defer stopAsync()
+	h.StartAsync(asyncCtx, 2)
 	if len(c.load) > 0 {
 		l := &loader{client: inProcessClient(h), base: c.baseURL, out: stdout}
 		if err := l.loadPaths(ctx, c.load); err != nil {
@@ -110,6 +143,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := srv.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
+	stopAsync()
 	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve: %w", err)
 	}
