@@ -35,6 +35,11 @@ func locateField(fd protoreflect.FieldDescriptor) fastField {
 	if err != nil {
 		return fastField{}
 	}
+	if pm := parent.New(); reflect.ValueOf(pm).UnsafePointer() != reflect.ValueOf(pm.Interface()).UnsafePointer() {
+		// structPointer needs the protoreflect view at the struct's own
+		// address, as generated messages have it (MessageState first).
+		return fastField{}
+	}
 	pt := reflect.TypeOf(parent.Zero().Interface())
 	ct := reflect.TypeOf(child.Zero().Interface())
 	if pt.Kind() != reflect.Pointer || pt.Elem().Kind() != reflect.Struct || ct.Kind() != reflect.Pointer || ct.Elem().Kind() != reflect.Struct {
@@ -64,8 +69,12 @@ func tagName(tag string) string {
 	return ""
 }
 
+// structPointer returns the address of a generated message's struct. Its
+// protoreflect view is its MessageState, the struct's first field (checked
+// per type in locateField); going through m.Interface() instead would cost
+// a reflect.NewAt.
 func structPointer(m protoreflect.Message) unsafe.Pointer {
-	return reflect.ValueOf(m.Interface()).UnsafePointer()
+	return reflect.ValueOf(m).UnsafePointer()
 }
 
 func messageAt(t reflect.Type, p unsafe.Pointer) protoreflect.Message {
