@@ -219,7 +219,7 @@ func (d *decoder) decodeObject(msg protoreflect.Message, mi *msgInfo, resource b
 		}
 		k := mi.lookup(key)
 		if k == nil {
-			d.addf(operationoutcome.Structure, false, "unknown element %s: %s has no such element", quote(key), typeName(mi))
+			d.addf(operationoutcome.Structure, mi.internal[string(key)], "unknown element %s: %s has no such element", quote(key), typeName(mi))
 			d.skipValue(d.depth)
 			continue
 		}
@@ -343,7 +343,7 @@ func (d *decoder) repeated(msg protoreflect.Message, fi *fieldInfo, k *keyInfo, 
 			d.primitiveElement(appendNew(msg, fi), cm, k.underscore, false)
 		case cm.kind == nodeContained:
 			if d.wantObject() {
-				d.containedEntry(appendNew(msg, fi), i)
+				d.decodeResource(appendNew(msg, fi), false)
 			}
 		case isContainedAny(fi):
 			if d.wantObject() {
@@ -375,12 +375,6 @@ func (d *decoder) repeated(msg protoreflect.Message, fi *fieldInfo, k *keyInfo, 
 
 func isContainedAny(fi *fieldInfo) bool {
 	return fi.jsonName == "contained" && fi.fd.Message().FullName() == "google.protobuf.Any"
-}
-
-// containedEntry reads a resource held in a ContainedResource list element
-// (Bundle.entry.resource is singular; this covers any other list).
-func (d *decoder) containedEntry(m protoreflect.Message, _ int) {
-	d.decodeResource(m, false)
 }
 
 // containedAny reads a contained resource and packs it in an Any, as

@@ -27,7 +27,10 @@ import (
 // nothing set, an unknown precision, a decimal that is not a number), not
 // *operationoutcome.Error.
 func Marshal(msg proto.Message) ([]byte, error) {
-	e := encoder{buf: make([]byte, 0, 4096)}
+	if msg == nil || !msg.ProtoReflect().IsValid() {
+		return nil, errors.New("fhirjson: marshal: no resource")
+	}
+	e := encoder{buf: make([]byte, 0, 16<<10)}
 	if err := e.resource(msg.ProtoReflect()); err != nil {
 		return nil, fmt.Errorf("fhirjson: marshal %s: %w", msg.ProtoReflect().Descriptor().Name(), err)
 	}

@@ -114,7 +114,12 @@ func getMessage(m protoreflect.Message, fi *fieldInfo) (protoreflect.Message, bo
 		}
 		return m.Get(fi.fd).Message(), true
 	}
-	p := *(*unsafe.Pointer)(unsafe.Add(structPointer(m), fi.fast.offset))
+	base := structPointer(m)
+	if base == nil {
+		// A nil element of a list, as a hand-built proto may hold.
+		return nil, false
+	}
+	p := *(*unsafe.Pointer)(unsafe.Add(base, fi.fast.offset))
 	if p == nil {
 		return nil, false
 	}
@@ -133,7 +138,11 @@ func getList(m protoreflect.Message, fi *fieldInfo) listView {
 	if !fi.fast.ok {
 		return listView{list: m.Get(fi.fd).List()}
 	}
-	return listView{ptrs: *(*[]unsafe.Pointer)(unsafe.Add(structPointer(m), fi.fast.offset)), elem: fi.fast.elem}
+	base := structPointer(m)
+	if base == nil {
+		return listView{elem: fi.fast.elem}
+	}
+	return listView{ptrs: *(*[]unsafe.Pointer)(unsafe.Add(base, fi.fast.offset)), elem: fi.fast.elem}
 }
 
 func (l listView) Len() int {

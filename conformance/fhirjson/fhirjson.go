@@ -3,10 +3,32 @@
 //
 // The protos are exactly those of google/fhir's jsonformat (v0.7.4, its
 // validating unmarshaller in UTC and its marshaller), so the server, the
-// validation engine and the XML codec keep working on them unchanged. The
-// decoder is stricter than jsonformat where jsonformat accepts what FHIR
-// JSON forbids (see strict.go), and it reports every problem of a document
-// at once, as OperationOutcome issues with FHIRPath expressions.
+// validation engine and the XML codec keep working on them unchanged: any
+// document both accept decodes to an equal proto, and Marshal writes the
+// same bytes. Where jsonformat rejects a document, so does Unmarshal, and
+// it reports every problem at once, as OperationOutcome issues with
+// FHIRPath expressions, where jsonformat stops early or reports Go paths.
+//
+// Unmarshal is deliberately stricter than jsonformat where jsonformat
+// accepts what FHIR JSON (R4 §2.6.2) forbids:
+//
+//   - duplicate members, also when they differ only in the case of the
+//     first letter ("status" and "Status"), which jsonformat both reads;
+//   - invalid UTF-8 and unescaped control characters in strings;
+//   - JSON nested deeper than 100 levels;
+//   - a value under "_name" or an object under "name" for a primitive
+//     (jsonformat reads either spelling as either);
+//   - "" for a value-set bound code (jsonformat stores the enum's zero);
+//   - "name" and "_name" arrays of different lengths when one is empty
+//     (jsonformat accepts or rejects that depending on map order);
+//   - Reference members that are google/fhir internals ("fragment",
+//     "patientId"...), which jsonformat reads as if they were FHIR.
+//
+// Like jsonformat it rejects null anywhere, including the null elements
+// FHIR uses to align "name" and "_name" arrays; and it skips the
+// validation pass (required elements, reference targets, id and code
+// formats, string control characters) inside contained resources, which
+// jsonformat stores packed in Any and never validates.
 //
 // Tables derived from the proto descriptors and FHIR annotations are built
 // once per message type and cached, so any R4 resource type works.
@@ -50,7 +72,8 @@ type Decoder struct {
 }
 
 // Unmarshal is the package Unmarshal, decoding Bundle entries with up to
-// d.Workers goroutines. Results and errors do not depend on Workers.
+// d.Workers goroutines. The proto and the issues do not depend on
+// Workers; the order of the issues of one entry may.
 func (dec Decoder) Unmarshal(data []byte) (proto.Message, error) {
 	res, problems := dec.decode(data)
 	if len(problems) > 0 {

@@ -12,7 +12,7 @@ import (
 // FuzzUnmarshal checks, for any input: no panic; whatever we accept,
 // jsonformat accepts with an equal proto, and we write it back exactly as
 // jsonformat does; whatever jsonformat accepts, we accept too unless every
-// problem we found is a deliberate strictness (see strict.go); and
+// problem we found is a deliberate strictness (see the package documentation); and
 // parallel Bundle decoding agrees with sequential decoding.
 func FuzzUnmarshal(f *testing.F) {
 	for _, p := range append(fixtures(f, "../../testdata/madx"), fixtures(f, "../../testdata/invalid")...) {
@@ -22,6 +22,8 @@ func FuzzUnmarshal(f *testing.F) {
 	f.Add([]byte(`{"resourceType":"Patient","name":[{"given":["a","b"],"_given":[{"id":"y"},{"id":"x"}]}],"birthDate":"2000","_birthDate":{"extension":[{"url":"http://e","valueCode":"x"}]}}`))
 	f.Add([]byte(`{"resourceType":"Observation","status":"final","code":{"text":"t"},"valueQuantity":{"value":1e3},"effectiveDateTime":"2020-01-01T10:00:00.1234+01:00","issued":"2020-01-01T10:00:00Z"}`))
 	f.Add([]byte(`{"resourceType":"Binary","contentType":"text/plain","data":"aGVs bG8g d29y"}`))
+	f.Add([]byte(`{"resourceType":"Patient","id":"p","contained":[{"resourceType":"Organization","id":"o","name":"n"}],"managingOrganization":{"reference":"#o"},"generalPractitioner":[{"reference":"Practitioner/1/_history/2"},{"reference":"http://x/Practitioner/1","display":"d"}],"_gender":{"id":"g"},"gender":"female","multipleBirthInteger":2,"active":true}`))
+	f.Add([]byte(`{"resourceType":"Questionnaire","status":"draft","item":[{"linkId":"1","type":"time","initialTime":"10:11:12.1234"},{"linkId":"2","type":"integer","_linkId":{"extension":[{"url":"http://e","valueUnsignedInt":3}]}}],"date":"2020-02-29T00:00:00-00:00"}`))
 	f.Add([]byte(`{"resourceType":"Bundle","type":"collection","entry":[{"resource":{"resourceType":"Basic","code":{"text":"x"}}},{"resource":{"resourceType":"Basic"}}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		res, problems := Decoder{Workers: 1}.decode(data)

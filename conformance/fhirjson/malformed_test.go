@@ -136,6 +136,8 @@ func TestUnmarshalRejects(t *testing.T) {
 		{name: "null array element", input: edit(t, `"id":"r1",`, `"id":"r1","meta":{"profile":["http://p",null]},`), want: []wantIssue{{operationoutcome.Structure, "MeasureReport.meta.profile[1]"}}},
 		{name: "value under _name", input: edit(t, `"status":"complete"`, `"_status":"complete"`), want: []wantIssue{{operationoutcome.Structure, "MeasureReport.status"}}, strict: true},
 		{name: "empty code", input: edit(t, `"status":"complete"`, `"status":""`), want: []wantIssue{{operationoutcome.CodeInvalid, "MeasureReport.status"}}, strict: true},
+		{name: "google/fhir internal reference member", input: edit(t, `"reference":"Location/HealthPost1"`, `"fragment":"x"`),
+			want: []wantIssue{{operationoutcome.Structure, "MeasureReport.reporter"}}, strict: true},
 		{name: "invalid UTF-8", input: edit(t, `"id":"r1",`, "\"id\":\"r1\",\"language\":\"e\xffn\","), want: []wantIssue{{operationoutcome.Structure, ""}}, strict: true},
 		{name: "raw control character", input: edit(t, `"id":"r1",`, "\"id\":\"r1\",\"language\":\"e\x01n\","), want: []wantIssue{{operationoutcome.Structure, ""}}, strict: true},
 		{name: "nesting deeper than 100", input: nested(60), want: []wantIssue{{operationoutcome.TooLong, ""}}, strict: true},

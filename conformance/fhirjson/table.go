@@ -79,6 +79,9 @@ type msgInfo struct {
 	refOneof protoreflect.OneofDescriptor
 	refURI   protoreflect.FieldDescriptor
 	refFrag  protoreflect.FieldDescriptor
+	// internal names Reference members that jsonformat reads but FHIR
+	// does not have; they are rejected as unknown (strictly).
+	internal map[string]bool
 }
 
 // fieldInfo describes one field of a message.
@@ -277,6 +280,10 @@ func (mi *msgInfo) addKeys(fi *fieldInfo) {
 		return
 	}
 	if mi.kind == nodeReference && f.ContainingOneof() == mi.refOneof && f != mi.refURI {
+		if mi.internal == nil {
+			mi.internal = map[string]bool{}
+		}
+		mi.internal[fi.jsonName] = true
 		return
 	}
 	if isChoiceDesc(f.Message()) {
