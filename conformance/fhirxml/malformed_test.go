@@ -125,8 +125,23 @@ func TestUnmarshalMalformed(t *testing.T) {
 			issues: []wantIssue{{oo.Structure, ""}}},
 		{name: "several-problems-at-once", body: edit(t, "<count value=\"426\"/>", "<count value=\"many\"/><score value=\"1\"/>"), status: 400,
 			issues: []wantIssue{{oo.Value, "MeasureReport.group[0].population[0].count"}, {oo.Structure, "MeasureReport.group[0].population[0].score"}}},
+		{name: "bundle-entry-bad-value", body: inBundle(t, edit(t, `<count value="426"/>`, `<count value="-"/>`)), status: 400,
+			issues: []wantIssue{{oo.Value, "Bundle.entry[0].resource.group[0].population[0].count"}}},
+		{name: "bundle-entry-missing-required", body: inBundle(t, edit(t, `<status value="complete"/>`, ``)), status: 400,
+			issues: []wantIssue{{oo.Required, "Bundle.entry[0].resource.status"}}},
+		{name: "bundle-entry-reference-to-wrong-type", body: inBundle(t, edit(t, `<reference value="Location/HealthPost1"/>`, `<reference value="Measure/m1"/>`)), status: 400,
+			issues: []wantIssue{{oo.Invalid, "Bundle.entry[0].resource.subject"}}},
 	}
 	runErrorCases(t, cases)
+}
+
+// inBundle wraps a MeasureReport document in a collection Bundle.
+func inBundle(tb testing.TB, report string) string {
+	tb.Helper()
+	report = report[strings.Index(report, "<MeasureReport"):]
+	report = strings.Replace(report, ` xmlns="http://hl7.org/fhir"`, "", 1)
+	return `<Bundle xmlns="http://hl7.org/fhir"><type value="collection"/><entry><fullUrl value="urn:uuid:c757873d-ec9a-4326-a141-556f43239520"/><resource>` +
+		report + `</resource></entry></Bundle>`
 }
 
 // runErrorCases checks each case's status and issues, and its whole
