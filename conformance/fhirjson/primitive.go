@@ -176,7 +176,7 @@ func (d *decoder) number(m protoreflect.Message, cm *msgInfo, num []byte) bool {
 		min = "0"
 	}
 	if num[0] == '-' || (cm.prim == primPositiveInt && num[0] == '0') || (len(num) > 1 && num[0] == '0') {
-		d.addf(operationoutcome.Value, false, "expected a %s in %s..2147483647, found %s", typeName(cm), min, num)
+		d.addf(operationoutcome.Value, false, "expected an integer in %s..2147483647 (FHIR %s), found %s", min, typeName(cm), num)
 		return false
 	}
 	v, err := strconv.ParseUint(string(num), 10, 32)
@@ -184,7 +184,7 @@ func (d *decoder) number(m protoreflect.Message, cm *msgInfo, num []byte) bool {
 	// range its validation pass fails, which it skips in contained
 	// resources.
 	if err != nil || (v > math.MaxInt32 && d.noValidate == 0) {
-		d.addf(operationoutcome.Value, false, "expected a %s in %s..2147483647, found %s", typeName(cm), min, num)
+		d.addf(operationoutcome.Value, false, "expected an integer in %s..2147483647 (FHIR %s), found %s", min, typeName(cm), num)
 		return false
 	}
 	setUint32(m, cm, uint32(v))
@@ -256,7 +256,7 @@ func (d *decoder) validString(cm *msgInfo, s string) bool {
 		}
 	case primURI:
 		if !d.uris.valid(s) {
-			d.addf(operationoutcome.Value, false, "expected a %s, found %s", typeName(cm), quote([]byte(s)))
+			d.addf(operationoutcome.Value, false, "expected a URI (FHIR %s), found %s", typeName(cm), quote([]byte(s)))
 			return false
 		}
 	}
