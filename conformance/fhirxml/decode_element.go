@@ -83,18 +83,18 @@ func (st *decodeState) children(m protoreflect.Message, sch *schema, path, name 
 		case xml.StartElement:
 			child := t.Name.Local
 			el, ok := sch.elements[child]
-			cpath := path + "." + child
+			cpath := func() string { return path + "." + child }
 			wantNS := FHIRNamespace
 			if ok && el.xhtml {
 				wantNS = XHTMLNamespace
 			}
 			switch {
 			case t.Name.Space != wantNS:
-				err = st.reportAndSkip(oo.Structure, cpath, "Element <%s> in %s is in %s; expected the namespace %s.", child, path, namespaceName(t.Name.Space), wantNS)
+				err = st.reportAndSkip(oo.Structure, cpath(), "Element <%s> in %s is in %s; expected the namespace %s.", child, path, namespaceName(t.Name.Space), wantNS)
 			case !ok:
-				err = st.reportAndSkip(oo.Structure, cpath, "Unknown element <%s> in %s; expected one of: %s.", child, path, sch.expected())
+				err = st.reportAndSkip(oo.Structure, cpath(), "Unknown element <%s> in %s; expected one of: %s.", child, path, sch.expected())
 			case el.rank < last:
-				err = st.reportAndSkip(oo.Structure, cpath, "Element <%s> in %s is out of order: FHIR puts it before <%s>.", child, path, lastName)
+				err = st.reportAndSkip(oo.Structure, cpath(), "Element <%s> in %s is out of order: FHIR puts it before <%s>.", child, path, lastName)
 			case el.rank == last && !el.field.IsList():
 				err = st.reportAndSkip(oo.Structure, path+"."+el.name, "Element <%s> repeats in %s, which allows at most one %s.", child, path, el.displayName())
 			default:
@@ -195,20 +195,17 @@ func (st *decodeState) primitive(start xml.StartElement, m protoreflect.Message,
 // value attribute of a primitive. Namespace declarations are skipped;
 // anything else is reported.
 func (st *decodeState) attributes(start xml.StartElement, m protoreflect.Message, sch *schema, path string) (value *string, err error) {
-	seen := make(map[string]bool, len(start.Attr))
-	for _, a := range start.Attr {
+	for i, a := range start.Attr {
 		if isNamespaceDecl(a) {
 			continue
 		}
-		key := a.Name.Space + " " + a.Name.Local
-		if seen[key] {
+		if repeated(start.Attr[:i], a.Name) {
 			// encoding/xml lets a repeated attribute through.
 			if err := st.report(oo.Structure, path, "Attribute %s appears twice on %s.", a.Name.Local, path); err != nil {
 				return nil, err
 			}
 			continue
 		}
-		seen[key] = true
 		var target protoreflect.FieldDescriptor
 		switch {
 		case a.Name.Space != "":
@@ -348,6 +345,17 @@ func (st *decodeState) skipRest(path string) error {
 			return nil
 		}
 	}
+}
+
+// repeated reports whether name is among attrs; elements have few
+// attributes, so a scan beats a map.
+func repeated(attrs []xml.Attr, name xml.Name) bool {
+	for _, a := range attrs {
+		if a.Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 func isNamespaceDecl(a xml.Attr) bool {
