@@ -20,11 +20,13 @@ func BenchmarkUnmarshal(b *testing.B) {
 		b.Run(f.name+"/fhirjson", func(b *testing.B) {
 			b.SetBytes(int64(len(data)))
 			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := Unmarshal(data); err != nil {
-					b.Fatal(err)
+			reportCPU(b, func() {
+				for b.Loop() {
+					if _, err := Unmarshal(data); err != nil {
+						b.Fatal(err)
+					}
 				}
-			}
+			})
 		})
 		b.Run(f.name+"/jsonformat", func(b *testing.B) {
 			u, err := jsonformat.NewUnmarshaller("UTC", fhirversion.R4)
@@ -33,11 +35,13 @@ func BenchmarkUnmarshal(b *testing.B) {
 			}
 			b.SetBytes(int64(len(data)))
 			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := u.Unmarshal(data); err != nil {
-					b.Fatal(err)
+			reportCPU(b, func() {
+				for b.Loop() {
+					if _, err := u.Unmarshal(data); err != nil {
+						b.Fatal(err)
+					}
 				}
-			}
+			})
 		})
 	}
 }
@@ -47,11 +51,13 @@ func BenchmarkUnmarshalBundleParallel(b *testing.B) {
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
 	dec := Decoder{} // GOMAXPROCS workers
-	for b.Loop() {
-		if _, err := dec.Unmarshal(data); err != nil {
-			b.Fatal(err)
+	reportCPU(b, func() {
+		for b.Loop() {
+			if _, err := dec.Unmarshal(data); err != nil {
+				b.Fatal(err)
+			}
 		}
-	}
+	})
 }
 
 func BenchmarkMarshal(b *testing.B) {
@@ -62,11 +68,13 @@ func BenchmarkMarshal(b *testing.B) {
 		}
 		b.Run(f.name+"/fhirjson", func(b *testing.B) {
 			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := Marshal(res); err != nil {
-					b.Fatal(err)
+			reportCPU(b, func() {
+				for b.Loop() {
+					if _, err := Marshal(res); err != nil {
+						b.Fatal(err)
+					}
 				}
-			}
+			})
 		})
 		b.Run(f.name+"/jsonformat", func(b *testing.B) {
 			m, err := jsonformat.NewMarshaller(false, "", "", fhirversion.R4)
@@ -74,11 +82,13 @@ func BenchmarkMarshal(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := m.MarshalResource(res); err != nil {
-					b.Fatal(err)
+			reportCPU(b, func() {
+				for b.Loop() {
+					if _, err := m.MarshalResource(res); err != nil {
+						b.Fatal(err)
+					}
 				}
-			}
+			})
 		})
 	}
 }
