@@ -60,6 +60,10 @@ type Index struct {
 	Subject     string
 	PeriodStart time.Time
 	PeriodEnd   time.Time
+	// DateStart and DateEnd are the instants MeasureReport.date covers at
+	// its precision (2025-03 covers the whole month).
+	DateStart time.Time
+	DateEnd   time.Time
 	// ReportKey is the business identity of a MeasureReport (measure,
 	// subject, period). At most one live resource holds a given key.
 	ReportKey string
@@ -133,6 +137,14 @@ type Store interface {
 	// List calls fn for every live resource of a type, in id order, until fn
 	// returns an error (which List returns).
 	List(ctx context.Context, typ string, fn func(Resource) error) error
+	// Search returns one page of the live resources of q.Type matching q
+	// (see Query.Matches), in q.Sort order, after q.After. A multi-change
+	// write is seen whole or not at all.
+	Search(ctx context.Context, q Query) (Page, error)
+	// HistoryPage returns one page of versions (deletions included) of
+	// q.Type, or of every type, newest first (see CompareVersions), after
+	// q.After: the feed behind type- and system-level _history.
+	HistoryPage(ctx context.Context, q HistoryQuery) (Page, error)
 	// Stamp returns a number that changes whenever a resource of one of the
 	// given types is written, by this process or any other sharing the
 	// database: the cheap check behind cache invalidation.

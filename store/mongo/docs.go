@@ -27,6 +27,8 @@ type state struct {
 	Subject     string     `bson:"subject,omitempty"`
 	PeriodStart *time.Time `bson:"periodStart,omitempty"`
 	PeriodEnd   *time.Time `bson:"periodEnd,omitempty"`
+	DateStart   *time.Time `bson:"dateStart,omitempty"`
+	DateEnd     *time.Time `bson:"dateEnd,omitempty"`
 	// ReportKey is present only while the version is live: its presence is
 	// what the unique index on it filters on, so a deletion frees the key.
 	ReportKey   string   `bson:"reportKey,omitempty"`
@@ -111,6 +113,7 @@ func newState(c store.Change, vid int64, at time.Time, body []byte) state {
 		URL: c.Index.URL, Version: c.Index.Version, Status: c.Index.Status,
 		Measure: c.Index.Measure, Subject: c.Index.Subject,
 		PeriodStart: bsonTime(c.Index.PeriodStart), PeriodEnd: bsonTime(c.Index.PeriodEnd),
+		DateStart: bsonTime(c.Index.DateStart), DateEnd: bsonTime(c.Index.DateEnd),
 		ReportKey: c.Index.ReportKey, ContentHash: c.Index.ContentHash, Tokens: c.Index.Tokens,
 	}
 	if c.Delete {
@@ -141,6 +144,7 @@ func (s *state) resource() store.Resource {
 		Index: store.Index{
 			URL: s.URL, Version: s.Version, Status: s.Status, Measure: s.Measure, Subject: s.Subject,
 			PeriodStart: fromBSONTime(s.PeriodStart), PeriodEnd: fromBSONTime(s.PeriodEnd),
+			DateStart: fromBSONTime(s.DateStart), DateEnd: fromBSONTime(s.DateEnd),
 			ReportKey: s.ReportKey, ContentHash: s.ContentHash,
 		},
 	}

@@ -236,8 +236,12 @@ func (s *Store) createIndexes(ctx context.Context) error {
 			{Keys: bson.D{{Key: "prev.reportKey", Value: 1}}, Options: options.Index().SetName("prev_reportKey").SetSparse(true)},
 			{Keys: bson.D{{Key: "prev.url", Value: 1}}, Options: options.Index().SetName("prev_url").SetSparse(true)},
 		}},
+		{s.resources, searchIndexes(s.caps.FerretDB)},
 		{s.history, []mongo.IndexModel{
 			{Keys: bson.D{{Key: "type", Value: 1}, {Key: "id", Value: 1}, {Key: "versionId", Value: -1}}, Options: options.Index().SetName("type_id_version")},
+			// The _history feeds, newest first (search.go).
+			{Keys: bson.D{{Key: "lastUpdated", Value: -1}, {Key: "type", Value: -1}, {Key: "id", Value: -1}, {Key: "versionId", Value: -1}}, Options: options.Index().SetName("feed")},
+			{Keys: bson.D{{Key: "type", Value: 1}, {Key: "lastUpdated", Value: -1}, {Key: "id", Value: -1}, {Key: "versionId", Value: -1}}, Options: options.Index().SetName("type_feed")},
 		}},
 		{s.txns, []mongo.IndexModel{
 			{Keys: bson.D{{Key: "state", Value: 1}, {Key: "created", Value: 1}}, Options: options.Index().SetName("state_created")},

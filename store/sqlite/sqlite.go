@@ -34,8 +34,9 @@ import (
 const FileName = "madx.db"
 
 // schemaVersion is stored in PRAGMA user_version; Open refuses a database
-// written by a newer madx.
-const schemaVersion = 1
+// written by a newer madx. Version 2 added the search columns and indexes
+// (date_start, date_end; see migrations).
+const schemaVersion = 2
 
 // Options configure Open.
 type Options struct {
@@ -122,7 +123,8 @@ CREATE TABLE IF NOT EXISTS history (
 	idx     BLOB    NOT NULL  -- the Index as JSON, so old versions read back whole
 );
 CREATE UNIQUE INDEX IF NOT EXISTS history_version ON history(type, id, version);
-CREATE INDEX IF NOT EXISTS history_updated ON history(updated);
+CREATE INDEX IF NOT EXISTS history_feed ON history(updated, type, id, version);
+CREATE INDEX IF NOT EXISTS history_type_feed ON history(type, updated, id, version);
 CREATE TABLE IF NOT EXISTS current (
 	type         TEXT    NOT NULL,
 	id           TEXT    NOT NULL,
@@ -136,6 +138,8 @@ CREATE TABLE IF NOT EXISTS current (
 	subject      TEXT,
 	period_start INTEGER,
 	period_end   INTEGER,
+	date_start   INTEGER,
+	date_end     INTEGER,
 	report_key   TEXT,
 	hash         TEXT,
 	PRIMARY KEY (type, id)
@@ -144,6 +148,13 @@ CREATE UNIQUE INDEX IF NOT EXISTS current_report_key ON current(report_key) WHER
 CREATE INDEX IF NOT EXISTS current_canonical ON current(type, url, ver) WHERE url IS NOT NULL;
 CREATE INDEX IF NOT EXISTS current_report ON current(measure, period_start) WHERE measure IS NOT NULL;
 CREATE INDEX IF NOT EXISTS current_subject ON current(subject, period_start) WHERE subject IS NOT NULL;
+-- Search (issue #6): every parameter has an index whose leading columns are
+-- the type and the tested field; _lastUpdated also orders pages.
+CREATE INDEX IF NOT EXISTS current_updated ON current(type, updated, id);
+CREATE INDEX IF NOT EXISTS current_period ON current(type, period_start, period_end) WHERE period_start IS NOT NULL;
+CREATE INDEX IF NOT EXISTS current_date ON current(type, date_start, date_end) WHERE date_start IS NOT NULL;
+CREATE INDEX IF NOT EXISTS current_status ON current(type, status) WHERE status IS NOT NULL;
+CREATE INDEX IF NOT EXISTS current_version ON current(type, ver) WHERE ver IS NOT NULL;
 CREATE TABLE IF NOT EXISTS tokens (
 	type  TEXT NOT NULL,
 	token TEXT NOT NULL,
@@ -164,6 +175,11 @@ func (s *Store) migrate(ctx context.Context) error {
 	}
 	if v > schemaVersion {
 		return fmt.Errorf("sqlite: open %s: schema version %d is newer than this madx (%d): %w", s.path, v, schemaVersion, store.ErrUnavailable)
+	}
+	if v >= 1 && v < schemaVersion {
+		if err := s.upgrade(ctx, v); err != nil {
+			return err
+		}
 	}
 	if _, err := s.w.ExecContext(ctx, schema); err != nil {
 		return fmt.Errorf("sqlite: create schema in %s: %v: %w", s.path, err, store.ErrUnavailable)

@@ -112,14 +112,15 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, c store.Change, now time.
 		return store.Result{}, translate(op, err)
 	}
 	x := r.Index
-	if _, err := tx.ExecContext(ctx, `INSERT INTO current(type, id, version, updated, deleted, url, ver, status, measure, subject, period_start, period_end, report_key, hash)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO current(type, id, version, updated, deleted, url, ver, status, measure, subject, period_start, period_end, date_start, date_end, report_key, hash)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT(type, id) DO UPDATE SET version = excluded.version, updated = excluded.updated, deleted = excluded.deleted,
 			url = excluded.url, ver = excluded.ver, status = excluded.status, measure = excluded.measure, subject = excluded.subject,
-			period_start = excluded.period_start, period_end = excluded.period_end, report_key = excluded.report_key, hash = excluded.hash`,
+			period_start = excluded.period_start, period_end = excluded.period_end,
+			date_start = excluded.date_start, date_end = excluded.date_end, report_key = excluded.report_key, hash = excluded.hash`,
 		r.Type, r.ID, r.VersionID, now.UnixMicro(), boolInt(r.Deleted),
 		null(x.URL), null(x.Version), null(x.Status), null(x.Measure), null(x.Subject),
-		nullTime(x.PeriodStart), nullTime(x.PeriodEnd), null(x.ReportKey), null(x.ContentHash)); err != nil {
+		nullTime(x.PeriodStart), nullTime(x.PeriodEnd), nullTime(x.DateStart), nullTime(x.DateEnd), null(x.ReportKey), null(x.ContentHash)); err != nil {
 		return store.Result{}, translate(op, err)
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM tokens WHERE type = ? AND id = ?`, r.Type, r.ID); err != nil {

@@ -38,6 +38,9 @@ func Run(t *testing.T, open Opener) {
 		{"Stamp", testStamp},
 		{"ConcurrentUpdatesLoseNothing", testConcurrentUpdates},
 		{"RenderSeesAssignedVersion", testRenderSeesAssignedVersion},
+		{"SearchClauses", testSearchClauses},
+		{"SearchPaging", testSearchPaging},
+		{"HistoryPage", testHistoryPage},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
