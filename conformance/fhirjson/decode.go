@@ -31,10 +31,11 @@ type decoder struct {
 	noValidate int
 	// entry is the index of the top-level Bundle.entry being read, or -1.
 	entry int
-	// defer, when set, collects top-level Bundle.entry resources to be
+	// deferred, when set, collects top-level Bundle.entry resources to be
 	// decoded later (in parallel) instead of decoding them in line.
 	deferred *[]entryJob
-	uris     uriCache
+	// uris remembers URIs already found valid in this document.
+	uris uriCache
 }
 
 // entryJob is one Bundle.entry.resource left for a worker.
@@ -90,10 +91,8 @@ func (d *decoder) syntaxProblem() {
 		}
 	}
 	code := operationoutcome.Structure
-	strict := false
 	if d.err.msg == errDepth {
-		code, strict = operationoutcome.TooLong, true
-		d.err.msg = "JSON nested deeper than 100 levels"
+		code = operationoutcome.TooLong
 	}
 	d.report(problem{
 		issue: operationoutcome.Issue{
@@ -101,19 +100,9 @@ func (d *decoder) syntaxProblem() {
 			Code:        code,
 			Diagnostics: fmt.Sprintf("invalid JSON at line %d, column %d (byte %d): %s", line, col, d.err.offset, d.err.msg),
 		},
-		strict: strict || d.strictSyntax(),
+		strict: d.err.strict,
 		entry:  d.entry,
 	})
-}
-
-// strictSyntax reports whether the syntax error is one jsoniter tolerates
-// (invalid UTF-8, raw control characters), for the differential tests.
-func (d *decoder) strictSyntax() bool {
-	switch d.err.msg {
-	case "invalid UTF-8 in a string", "control character in a string must be escaped":
-		return true
-	}
-	return false
 }
 
 // findResourceType looks ahead in the object at the cursor for its
@@ -183,7 +172,7 @@ func (d *decoder) syntaxAhead() bool {
 // enter consumes the opening bracket of a container and counts its depth.
 func (d *decoder) enter(c byte, what string) bool {
 	if d.depth >= maxDepth {
-		d.fail(errDepth)
+		d.failDepth()
 		return false
 	}
 	if !d.expect(c, what) {

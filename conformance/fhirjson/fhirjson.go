@@ -165,7 +165,9 @@ func runJobs(data []byte, jobs []entryJob, w int) [][]problem {
 	results := make([][]problem, len(jobs))
 	run := func(i int) {
 		j := jobs[i]
-		sub := newDecoder(data)
+		// The main pass checked the syntax of data[start:end]; bounding the
+		// worker to it keeps a bug from reading into the next entry.
+		sub := newDecoder(data[:j.end])
 		sub.pos, sub.depth, sub.entry = j.start, entryDepth, j.entry
 		sub.steps = []pathStep{{name: "Bundle", index: -1}, {name: "entry", index: j.entry}, {name: "resource", index: -1}}
 		sub.decodeResource(j.target, false)

@@ -21,15 +21,24 @@ type scanner struct {
 	buf []byte
 }
 
-// syntaxError says where the document stops being JSON.
+// syntaxError says where the document stops being JSON. strict marks
+// errors jsoniter does not make (invalid UTF-8, raw control characters,
+// nesting depth), for the differential tests.
 type syntaxError struct {
 	offset int
 	msg    string
+	strict bool
 }
 
 func (s *scanner) fail(msg string) {
 	if s.err == nil {
 		s.err = &syntaxError{offset: s.pos, msg: msg}
+	}
+}
+
+func (s *scanner) failStrict(msg string) {
+	if s.err == nil {
+		s.err = &syntaxError{offset: s.pos, msg: msg, strict: true}
 	}
 }
 
@@ -102,6 +111,10 @@ func (s *scanner) objectNext(first bool) bool {
 	c := s.peek()
 	if c == '}' {
 		s.pos++
+		return false
+	}
+	if c == 0 {
+		s.fail("unexpected end of input: the document is truncated")
 		return false
 	}
 	if !first {
@@ -196,7 +209,7 @@ func (s *scanner) readString() (text, raw []byte, escaped bool) {
 			i += n
 		case c < 0x20:
 			s.pos = i
-			s.fail("control character in a string must be escaped")
+			s.failStrict("control character in a string must be escaped")
 			return nil, nil, false
 		case c < 0x80:
 			s.buf = append(s.buf, c)
@@ -205,7 +218,7 @@ func (s *scanner) readString() (text, raw []byte, escaped bool) {
 			r, n := utf8.DecodeRune(data[i:])
 			if r == utf8.RuneError && n <= 1 {
 				s.pos = i
-				s.fail("invalid UTF-8 in a string")
+				s.failStrict("invalid UTF-8 in a string")
 				return nil, nil, false
 			}
 			s.buf = append(s.buf, data[i:i+n]...)
@@ -374,7 +387,7 @@ func (s *scanner) skipValue(depth int) {
 	switch s.peek() {
 	case '{':
 		if depth >= maxDepth {
-			s.fail(errDepth)
+			s.failDepth()
 			return
 		}
 		s.pos++
@@ -384,7 +397,7 @@ func (s *scanner) skipValue(depth int) {
 		}
 	case '[':
 		if depth >= maxDepth {
-			s.fail(errDepth)
+			s.failDepth()
 			return
 		}
 		s.pos++
@@ -396,12 +409,18 @@ func (s *scanner) skipValue(depth int) {
 	case 't', 'f', 'n':
 		s.readLiteral()
 	case 0:
-		s.fail("unexpected end of input")
+		s.fail("unexpected end of input: the document is truncated")
 	default:
 		s.readNumber()
 	}
 }
 
-// errDepth is the syntax message of a too deeply nested document; the
-// decoder turns it into a too-long issue.
-const errDepth = "nesting too deep"
+// failDepth records a too deeply nested document, which the decoder
+// reports as too-long rather than as a structure problem.
+func (s *scanner) failDepth() {
+	if s.err == nil {
+		s.err = &syntaxError{offset: s.pos, msg: errDepth, strict: true}
+	}
+}
+
+const errDepth = "JSON nested deeper than 100 levels"

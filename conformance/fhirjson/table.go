@@ -78,7 +78,6 @@ type msgInfo struct {
 	// Reference: the reference oneof and its uri member.
 	refOneof protoreflect.OneofDescriptor
 	refURI   protoreflect.FieldDescriptor
-	refFrag  protoreflect.FieldDescriptor
 	// internal names Reference members that jsonformat reads but FHIR
 	// does not have; they are rejected as unknown (strictly).
 	internal map[string]bool
@@ -91,14 +90,17 @@ type fieldInfo struct {
 	repeated bool
 	// validRefs is the valid_reference_type list; nil allows any.
 	validRefs []string
-	// choiceName is, for a member of a choice type, the FHIRPath step
-	// (e.g. "ofType(Quantity)") and the JSON suffix ("Quantity").
+	// typeName and jsonSuffix are, for a member of a choice type, its
+	// FHIRPath type ("Quantity", "dateTime") and JSON suffix
+	// ("Quantity", "DateTime").
 	typeName, jsonSuffix string
 	// choiceKeys is, for a choice field, the JSON name jsonformat writes
 	// for each member (keyed by the member's field number).
 	choiceKeys map[protoreflect.FieldNumber]string
-	msg        func() *msgInfo
-	fast       fastField
+	// msg returns the table of the field's message type (nil func for
+	// scalar fields).
+	msg  func() *msgInfo
+	fast fastField
 }
 
 // keyInfo is one accepted JSON member name.
@@ -115,6 +117,7 @@ type keyInfo struct {
 	step string
 }
 
+// slotPair is a primitive member and its "_" twin.
 type slotPair struct {
 	value, ext int
 	key        *keyInfo
@@ -132,6 +135,8 @@ type enumInfo struct {
 	valueSet string
 }
 
+// infos caches the tables, which are immutable once built and shared by
+// all decoders and encoders.
 var infos sync.Map // protoreflect.FullName -> *msgInfo
 
 // infoFor returns the (cached) table of a message type. Concurrent first
@@ -234,7 +239,6 @@ func buildInfo(d protoreflect.MessageDescriptor) *msgInfo {
 		mi.kind = nodeReference
 		mi.refOneof = d.Oneofs().ByName("reference")
 		mi.refURI = d.Fields().ByName("uri")
-		mi.refFrag = d.Fields().ByName("fragment")
 	}
 	fields := d.Fields()
 	for i := 0; i < fields.Len(); i++ {
