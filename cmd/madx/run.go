@@ -13,6 +13,7 @@ Usage:
   madx serve [flags]          run the FHIR server (embedded SQLite unless --mongodb-uri)
   madx load [flags] PATH...   load definitions (Measure, ValueSet, CodeSystem, Location,
                               Organization; files, directories or Bundles) into the store
+  madx conformance --base URL run the IHE mADX conformance kit against any FHIR server
   madx help                   this text
 
 Run 'madx COMMAND -h' for a command's flags. Every flag can also be set by the
@@ -34,6 +35,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return serve(ctx, args[1:], getenv, stdout, stderr)
 	case "load":
 		return load(ctx, args[1:], getenv, stdout, stderr)
+	case "conformance":
+		return conformanceCmd(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
