@@ -110,3 +110,24 @@ func TestMarshalCompactAndWrapped(t *testing.T) {
 		t.Errorf("unexpected start of output:\n%s", pretty)
 	}
 }
+
+// TestConcurrentUse: Unmarshal and Marshal share only memoised schema
+// facts, so they may run from many goroutines (run with -race).
+func TestConcurrentUse(t *testing.T) {
+	data := readFile(t, filepath.Join("testdata", "features.xml"))
+	errs := make(chan error, 8)
+	for range 8 {
+		go func() {
+			msg, err := Unmarshal(data)
+			if err == nil {
+				_, err = Marshal(msg, true)
+			}
+			errs <- err
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
