@@ -25,7 +25,7 @@ const (
 	// extensions add a few more.
 	DefaultMaxDepth = 100
 	// DefaultMaxElements bounds the number of elements, XHTML included. The
-	// largest mADX example Bundle has about 6,000.
+	// largest mADX example Bundle has about 8,200.
 	DefaultMaxElements = 1_000_000
 	// maxIssues caps the issues collected before decoding gives up, so a
 	// hostile body cannot make the answer grow with its size.
