@@ -1,0 +1,118 @@
+package sqlite_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/madx-project/madx/store"
+	"github.com/madx-project/madx/store/sqlite"
+)
+
+// exampleBody is the IHE example report, compact as the codec stores it
+// (about 13 KB): the document every benchmark writes.
+func exampleBody(b *testing.B) []byte {
+	b.Helper()
+	body, err := os.ReadFile(filepath.Join("..", "..", "testdata", "madx", "reports", "MeasureReport-mADX-MeasureReport-example.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := json.Compact(&out, body); err != nil {
+		b.Fatal(err)
+	}
+	return out.Bytes()
+}
+
+func reportChange(body []byte, i int) store.Change {
+	id := fmt.Sprintf("r%08d", i)
+	start := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, i%100, 0)
+	return store.Change{Type: "MeasureReport", ID: id,
+		Index: store.Index{Measure: "http://ohie.org/Measure/madx-hiv-indicator-example", Subject: fmt.Sprintf("Location/F%04d", i/100),
+			PeriodStart: start, PeriodEnd: start.AddDate(0, 1, 0).Add(-time.Microsecond), ReportKey: "key-" + id, Status: "complete"},
+		Render: func(int64, time.Time) ([]byte, error) { return body, nil }}
+}
+
+// seeded opens a store holding n reports (written in batches of 500).
+func seeded(b *testing.B, n int) *sqlite.Store {
+	b.Helper()
+	s, err := sqlite.Open(context.Background(), sqlite.Options{Dir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	body := exampleBody(b)
+	for i := 0; i < n; i += 500 {
+		var batch []store.Change
+		for j := i; j < min(i+500, n); j++ {
+			batch = append(batch, reportChange(body, j))
+		}
+		if _, err := s.Write(context.Background(), batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return s
+}
+
+// sizes are the stored-report counts the figures are taken at; set
+// MADX_BENCH_SMALL=1 to skip the 100,000 one (seeding it takes minutes).
+func sizes() []int {
+	if os.Getenv("MADX_BENCH_SMALL") != "" {
+		return []int{1000}
+	}
+	return []int{1000, 100000}
+}
+
+// BenchmarkWrite is the raw write rate: one report per transaction (a
+// single PUT) and 100 per transaction (a collection Bundle), each a new
+// report, on top of n stored ones.
+func BenchmarkWrite(b *testing.B) {
+	for _, n := range sizes() {
+		for _, batch := range []int{1, 100} {
+			b.Run(fmt.Sprintf("stored=%d/batch=%d", n, batch), func(b *testing.B) {
+				s := seeded(b, n)
+				body := exampleBody(b)
+				next := n
+				b.SetBytes(int64(len(body) * batch))
+				b.ResetTimer()
+				for range b.N {
+					changes := make([]store.Change, batch)
+					for j := range changes {
+						changes[j] = reportChange(body, next)
+						next++
+					}
+					if _, err := s.Write(context.Background(), changes); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "reports/s")
+			})
+		}
+	}
+}
+
+// BenchmarkRead is the read rate by id and by business key.
+func BenchmarkRead(b *testing.B) {
+	for _, n := range sizes() {
+		s := seeded(b, n)
+		b.Run(fmt.Sprintf("stored=%d/by=id", n), func(b *testing.B) {
+			for i := range b.N {
+				if _, err := s.Read(context.Background(), "MeasureReport", fmt.Sprintf("r%08d", (i*7919)%n)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("stored=%d/by=reportKey", n), func(b *testing.B) {
+			for i := range b.N {
+				if _, err := s.FindReportKey(context.Background(), fmt.Sprintf("key-r%08d", (i*7919)%n)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
