@@ -14,6 +14,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	oo "github.com/madx-project/madx/operationoutcome"
+	"github.com/madx-project/madx/server/auth"
 	"github.com/madx-project/madx/store"
 )
 
@@ -35,6 +36,9 @@ type asyncJob struct {
 	Status      int               `json:"status,omitempty"`
 	ContentType string            `json:"contentType,omitempty"`
 	Result      []byte            `json:"result,omitempty"`
+	// Principal is the submitter, so the job runs with the rights it had
+	// when accepted (the token itself is never stored).
+	Principal *auth.Principal `json:"principal,omitempty"`
 }
 
 // asyncHeaders are the request headers a job keeps: what changes how the
@@ -70,6 +74,7 @@ func (s *Server) asyncAccept(c *gin.Context) (*answer, error) {
 		}
 	}
 	job.Header["Prefer"] = dropRespondAsync(job.Header["Prefer"])
+	job.Principal = submitter(c.Request.Context())
 	id := s.opts.NewID()
 	if err := s.saveJob(c.Request.Context(), id, job, true); err != nil {
 		return nil, err
@@ -165,6 +170,9 @@ func (s *Server) asyncResult(c *gin.Context) (*answer, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkJobOwner(c.Request.Context(), id, job.Principal); err != nil {
+		return nil, err
+	}
 	if !job.Done {
 		return nil, oo.Errorf(http.StatusNotFound, oo.NotFound, "", "Submission %s is still being processed; poll %s/_async/%s.", id, s.opts.BaseURL, id)
 	}
@@ -205,6 +213,7 @@ func (s *Server) StartAsync(ctx context.Context, workers int) {
 	if workers < 1 {
 		workers = 1
 	}
+	s.startAuditRetention(ctx)
 	for range workers {
 		go func() {
 			for {
@@ -277,6 +286,7 @@ func (s *Server) runJob(ctx context.Context, id string) {
 			req.Header.Set(k, v)
 		}
 	}
+	req = req.WithContext(s.jobContext(req.Context(), id, job.Principal))
 	rec := httptest.NewRecorder()
 	s.engine.ServeHTTP(rec, req)
 	if ctx.Err() != nil {

@@ -35,6 +35,7 @@ func (s *Server) bundle(c *gin.Context) (*answer, error) {
 	if err != nil {
 		return nil, err
 	}
+	auditBundle(ctx, enumCode(b.GetType()), len(b.GetEntry()))
 	switch t := b.GetType().GetValue(); t {
 	case cpb.BundleTypeCode_TRANSACTION:
 		return s.transaction(ctx, b)
@@ -109,6 +110,10 @@ func (s *Server) planEntry(ctx context.Context, i int, e *bcrpb.Bundle_Entry, co
 				return nil, oo.Errorf(http.StatusBadRequest, oo.Value, fmt.Sprintf("Bundle.entry[%d].request.ifMatch", i), "ifMatch %q is not a version tag like W/\"3\".", req.GetIfMatch().GetValue())
 			}
 		}
+	}
+	// Each entry needs its own scope: a Bundle is no way around them.
+	if err := authorizeEntry(ctx, plan.typ, plan.method); err != nil {
+		return nil, err
 	}
 	switch plan.method {
 	case http.MethodGet:

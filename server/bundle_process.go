@@ -134,6 +134,7 @@ func (s *Server) batch(ctx context.Context, b *bcrpb.Bundle) (*answer, error) {
 	for i, e := range b.GetEntry() {
 		p, err := s.planEntry(ctx, i, e, false)
 		if err != nil {
+			auditEntryFailed(ctx, err)
 			out.Entry[i] = s.errorEntry(err)
 			continue
 		}
@@ -143,6 +144,7 @@ func (s *Server) batch(ctx context.Context, b *bcrpb.Bundle) (*answer, error) {
 		}
 		r, err := s.writeOne(ctx, p.change)
 		if err != nil {
+			auditEntryFailed(ctx, err)
 			out.Entry[i] = s.errorEntry(err)
 			continue
 		}
@@ -175,6 +177,9 @@ func (s *Server) readEntry(ctx context.Context, p *entryPlan) outEntry {
 	r, err := s.opts.Store.Read(ctx, p.typ, p.id)
 	if err != nil {
 		return s.errorEntry(readError(p.typ, p.id, r, err))
+	}
+	if err := s.authorizeStored(ctx, r); err != nil {
+		return s.errorEntry(err)
 	}
 	return outEntry{FullURL: s.fullURL(r), Resource: r.Body, Response: &entryResponse{Status: statusLine(http.StatusOK),
 		Etag: fmt.Sprintf(`W/"%d"`, r.VersionID), LastModified: r.LastUpdated.UTC().Format(instantLayout)}}

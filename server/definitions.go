@@ -38,6 +38,7 @@ type definitions struct {
 	compiled map[string]*compiledMeasure // by the canonical the report named
 	regStamp int64
 	registry *measures.Registry
+	graph    *facilityGraph // submitter rights, from the same Locations and Organizations
 }
 
 type compiledMeasure struct {
@@ -55,6 +56,7 @@ type snapshot struct {
 	d        *definitions
 	defStamp int64
 	registry *measures.Registry
+	graph    *facilityGraph
 }
 
 // snapshot refreshes the stamps and returns the current view.
@@ -71,26 +73,26 @@ func (d *definitions) snapshot(ctx context.Context) (*snapshot, error) {
 	if defStamp != d.defStamp {
 		d.compiled, d.defStamp = map[string]*compiledMeasure{}, defStamp
 	}
-	reg := d.registry
+	reg, graph := d.registry, d.graph
 	if regStamp != d.regStamp {
 		reg = nil
 	}
 	d.mu.Unlock()
 	if reg == nil {
-		if reg, err = d.loadRegistry(ctx); err != nil {
+		if reg, graph, err = d.loadRegistry(ctx); err != nil {
 			return nil, err
 		}
 		d.mu.Lock()
-		d.registry, d.regStamp = reg, regStamp
+		d.registry, d.graph, d.regStamp = reg, graph, regStamp
 		d.mu.Unlock()
 	}
-	return &snapshot{d: d, defStamp: defStamp, registry: reg}, nil
+	return &snapshot{d: d, defStamp: defStamp, registry: reg, graph: graph}, nil
 }
 
 // loadRegistry reads every Location and Organization. A jurisdiction has
 // thousands, not millions, of facilities: holding them is cheaper than a
 // query per report.
-func (d *definitions) loadRegistry(ctx context.Context) (*measures.Registry, error) {
+func (d *definitions) loadRegistry(ctx context.Context) (*measures.Registry, *facilityGraph, error) {
 	var locs []*locpb.Location
 	var orgs []*orgpb.Organization
 	err := d.st.List(ctx, "Location", func(r store.Resource) error {
@@ -104,7 +106,7 @@ func (d *definitions) loadRegistry(ctx context.Context) (*measures.Registry, err
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	err = d.st.List(ctx, "Organization", func(r store.Resource) error {
 		m, err := d.decode(r.Body)
@@ -117,9 +119,9 @@ func (d *definitions) loadRegistry(ctx context.Context) (*measures.Registry, err
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return measures.NewRegistry(locs, orgs), nil
+	return measures.NewRegistry(locs, orgs), newFacilityGraph(locs, orgs), nil
 }
 
 // measure returns the compiled Measure a report's canonical names, or a

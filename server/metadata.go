@@ -17,6 +17,7 @@ func (s *Server) metadata(c *gin.Context) (*answer, error) {
 	}
 	body, err := conformance.CapabilityStatement(conformance.CapabilityOptions{
 		BaseURL: s.opts.BaseURL, Version: Version, Date: s.started, Formats: formats,
+		Security: s.securityDescription(),
 	})
 	if err != nil {
 		return nil, err

@@ -22,6 +22,7 @@ type prepared struct {
 // index. Rule violations give a 422 OperationOutcome with every issue.
 func (s *Server) prepare(ctx context.Context, res proto.Message) (*prepared, error) {
 	p := &prepared{res: res, typ: resourceType(res), id: resourceID(res), index: extractIndex(res)}
+	auditPrepared(ctx, p)
 	issues, err := s.validate(ctx, p)
 	if err != nil {
 		return nil, err

@@ -19,6 +19,9 @@ func (s *Server) read(c *gin.Context) (*answer, error) {
 	if err != nil {
 		return nil, readError(typ, id, r, err)
 	}
+	if err := s.authorizeStored(c.Request.Context(), r); err != nil {
+		return nil, err
+	}
 	return &answer{status: http.StatusOK, body: r.Body, header: s.versionHeaders(r)}, nil
 }
 
@@ -34,6 +37,9 @@ func (s *Server) vread(c *gin.Context) (*answer, error) {
 	r, err := s.opts.Store.ReadVersion(c.Request.Context(), typ, id, vid)
 	if err != nil {
 		return nil, readError(typ, id+"/_history/"+c.Param("vid"), r, err)
+	}
+	if err := s.authorizeStored(c.Request.Context(), r); err != nil {
+		return nil, err
 	}
 	return &answer{status: http.StatusOK, body: r.Body, header: s.versionHeaders(r)}, nil
 }
@@ -62,6 +68,9 @@ func (s *Server) historyInstance(c *gin.Context) (*answer, error) {
 		return nil, oo.Wrap(http.StatusNotFound, err, oo.Issuef(oo.SeverityFatal, oo.NotFound, "", "%s/%s is not known to this server.", typ, id))
 	}
 	if err != nil {
+		return nil, err
+	}
+	if err := s.authorizeStored(c.Request.Context(), versions...); err != nil {
 		return nil, err
 	}
 	b := s.newBundle("history")

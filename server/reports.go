@@ -60,6 +60,9 @@ func (s *Server) checkReport(ctx context.Context, r *mrpb.MeasureReport, p *prep
 			subjectIssues = []oo.Issue{oo.Issuef(oo.SeverityFatal, oo.Required, "MeasureReport", "MeasureReport.subject is required but is missing.")}
 		}
 	}
+	if err := s.authorizeSubject(ctx, sn, r, subject); err != nil {
+		return nil, err
+	}
 	canonical := r.GetMeasure().GetValue()
 	if canonical == "" {
 		return append(subjectIssues, oo.Issuef(oo.SeverityFatal, oo.Required, "MeasureReport",

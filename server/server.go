@@ -21,11 +21,11 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// Options configure a Server. Store and JSON are required.
+// Options configure a Server. Store is required.
 type Options struct {
 	Store store.Store
-	// JSON decodes and encodes FHIR JSON; XML, when set, FHIR XML (without
-	// it, XML requests get 415 and XML answers 406).
+	// JSON and XML decode and encode FHIR JSON and XML; nil selects madx's
+	// own codecs (conformance/fhirjson and conformance/fhirxml).
 	JSON Codec
 	XML  Codec
 	// Logger receives one line per request and the private causes of
@@ -44,6 +44,9 @@ type Options struct {
 	AsyncRetention time.Duration
 	// Validation tunes the report checks (strict terminology, subject check).
 	Validation measures.Options
+	// Security says who may call (tokens, client certificates), caps
+	// per-client concurrency and keeps the audit trail; zero: auth off.
+	Security Security
 	// Now and NewID make time and ids injectable for tests.
 	Now   func() time.Time
 	NewID func() string
@@ -57,6 +60,7 @@ type Server struct {
 	started time.Time
 	defs    *definitions
 	async   *asyncQueue
+	limiter *limiter
 }
 
 // Defaults for Options fields left zero.
@@ -68,8 +72,14 @@ const (
 
 // New builds a Server; it fails when a required option is missing.
 func New(opts Options) (*Server, error) {
-	if opts.Store == nil || opts.JSON == nil {
-		return nil, errors.New("server: Store and JSON codec are required")
+	if opts.Store == nil {
+		return nil, errors.New("server: a Store is required")
+	}
+	if opts.JSON == nil {
+		opts.JSON = jsonCodec()
+	}
+	if opts.XML == nil {
+		opts.XML = xmlCodec()
 	}
 	if opts.BasePath == "" {
 		opts.BasePath = DefaultBasePath
@@ -97,6 +107,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s.opts.AsyncRetention = opts.AsyncRetention
 	s.async = &asyncQueue{s: s, ch: make(chan string, 1024)}
+	s.limiter = newLimiter(opts.Security.MaxConcurrentPerClient)
 	s.defs = newDefinitions(opts.Store, opts.JSON.Decode, opts.Validation)
 	s.engine = s.routes()
 	return s, nil
@@ -141,11 +152,12 @@ func (s *Server) routes() *gin.Engine {
 
 	g := e.Group(s.opts.BasePath)
 	g.GET("/metadata", s.handle(s.metadata))
-	g.GET("/_async/:id", s.handle(s.asyncStatus))
-	g.GET("/_async/:id/result", s.handle(s.asyncResult))
+	g.GET("/_async/:id", s.handle(s.guard("", "", s.asyncStatus)))
+	g.GET("/_async/:id/result", s.handle(s.guard("", "", s.asyncResult)))
+	s.auditRoutes(g)
 	for _, spec := range conformance.Resources() {
 		for _, in := range spec.Interactions {
-			h := s.interaction(in)
+			h := s.guard(spec.Type, in, s.interaction(in))
 			for _, rt := range conformance.Routes(spec.Type, in) {
 				g.Handle(rt.Method, rt.Path, s.handle(h))
 			}
@@ -160,7 +172,7 @@ func (s *Server) routes() *gin.Engine {
 		for _, rt := range conformance.SystemRoutes(in) {
 			// transaction and batch share POST [base]; register once.
 			if !routeExists(e, rt.Method, s.opts.BasePath+rt.Path) {
-				g.Handle(rt.Method, rt.Path, s.handle(s.interaction(in)))
+				g.Handle(rt.Method, rt.Path, s.handle(s.guard("", in, s.interaction(in))))
 			}
 		}
 	}
@@ -192,6 +204,12 @@ func (s *Server) interaction(in conformance.Interaction) handlerFunc {
 		return s.historyInstance
 	case conformance.Create:
 		return s.create
+	case conformance.SearchType:
+		return s.search
+	case conformance.HistoryType:
+		return s.historyType
+	case conformance.HistorySystem:
+		return s.historySystem
 	case conformance.Transaction, conformance.Batch:
 		return s.asyncable(s.bundle)
 	}

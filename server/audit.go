@@ -1,0 +1,161 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/madx-project/madx/conformance"
+	"github.com/madx-project/madx/server/auth"
+	"github.com/madx-project/madx/store"
+)
+
+// auditType is the store type of audit records: FHIR AuditEvents.
+const auditType = "AuditEvent"
+
+// auditRecord collects what one write attempt did, from the guard (who,
+// outcome) and from prepare (what: every resource it was asked to write,
+// including the ones it rejected).
+type auditRecord struct {
+	mu            sync.Mutex
+	recorded      time.Time
+	interaction   conformance.Interaction
+	method, path  string
+	typ, id       string // from the URL, when it names them
+	requestID     string
+	address       string
+	job           string // the asynchronous job this replays, if any
+	principal     auth.Principal
+	authenticated bool
+	entities      []*prepared
+	entryFailures int // batch entries that failed inside a 200
+	entryIssues   int
+	bundleType    string
+	bundleEntries int
+}
+
+type auditKey struct{}
+
+func withAudit(ctx context.Context, rec *auditRecord) context.Context {
+	return context.WithValue(ctx, auditKey{}, rec)
+}
+
+func (s *Server) newAuditRecord(c *gin.Context, typ string, in conformance.Interaction) *auditRecord {
+	rec := &auditRecord{recorded: s.opts.Now().UTC(), interaction: in, method: c.Request.Method, path: c.Request.URL.Path,
+		typ: typ, id: c.Param("id"), requestID: c.GetString(ctxRequestID), address: remoteHost(c.Request)}
+	if job, ok := jobOf(c.Request.Context()); ok {
+		rec.job, rec.address = job, ""
+	}
+	return rec
+}
+
+func (rec *auditRecord) setPrincipal(p auth.Principal, ok bool) {
+	rec.principal, rec.authenticated = p, ok
+}
+
+// auditPrepared notes a resource a write attempt carries; prepare calls it
+// before validation so rejected resources are audited too. p is read when
+// the attempt ends, after its id and subject are final.
+func auditPrepared(ctx context.Context, p *prepared) {
+	if rec, ok := ctx.Value(auditKey{}).(*auditRecord); ok {
+		rec.mu.Lock()
+		rec.entities = append(rec.entities, p)
+		rec.mu.Unlock()
+	}
+}
+
+// auditBundle notes the type and size of a submitted Bundle.
+func auditBundle(ctx context.Context, typ string, entries int) {
+	if rec, ok := ctx.Value(auditKey{}).(*auditRecord); ok {
+		rec.mu.Lock()
+		rec.bundleType, rec.bundleEntries = typ, entries
+		rec.mu.Unlock()
+	}
+}
+
+// auditEntryFailed counts a batch entry that failed while the Bundle as a
+// whole succeeded.
+func auditEntryFailed(ctx context.Context, err error) {
+	if rec, ok := ctx.Value(auditKey{}).(*auditRecord); ok {
+		rec.mu.Lock()
+		rec.entryFailures++
+		rec.entryIssues += len(storeError(err).Issues)
+		rec.mu.Unlock()
+	}
+}
+
+// audit records the attempt as an AuditEvent in the store and as a log
+// line. It runs whatever the outcome, on a context that outlives the
+// request (a client hanging up must not erase its trace); when the store
+// itself is down the log line is the record.
+func (s *Server) audit(ctx context.Context, rec *auditRecord, a *answer, err error) {
+	status, issues := 0, 0
+	if err != nil {
+		e := storeError(err)
+		status, issues = e.Status, len(e.Issues)
+	} else {
+		status = a.status
+		rec.mu.Lock()
+		for _, p := range rec.entities {
+			issues += len(p.warnings)
+		}
+		issues += rec.entryIssues
+		rec.mu.Unlock()
+	}
+	id := s.opts.NewID()
+	ev := s.auditEvent(rec, status, issues)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	_, werr := s.opts.Store.Write(ctx, []store.Change{{Type: auditType, ID: id, CreateOnly: true, Index: ev.index(),
+		Render: func(vid int64, at time.Time) ([]byte, error) {
+			e := *ev
+			e.ID = id
+			e.Meta = &auditMeta{VersionID: fmt.Sprint(vid), LastUpdated: at.UTC().Format(instantLayout)}
+			return json.Marshal(e)
+		}}})
+	line := s.log.Info()
+	if werr != nil {
+		line = s.log.Error().AnErr("audit_store_error", werr)
+	}
+	line.Str("audit_event", id).Str("request_id", rec.requestID).Str("who", rec.who()).Str("address", rec.address).
+		Str("job", rec.job).Str("action", ev.Subtype[0].Code).Int("status", status).Int("issues", issues).
+		Strs("entities", ev.entityTexts()).Msg("audit")
+}
+
+func (rec *auditRecord) who() string {
+	if !rec.authenticated {
+		return "unauthenticated"
+	}
+	return rec.principal.Name()
+}
+
+// outcomeCode is AuditEvent.outcome (FHIR R4 valueset-audit-event-outcome).
+func outcomeCode(status int) string {
+	switch {
+	case status < 400:
+		return "0" // success
+	case status < 500:
+		return "4" // minor failure: the request was refused
+	}
+	return "8" // serious failure: the server failed
+}
+
+// actionCode is AuditEvent.action for an interaction.
+func actionCode(in conformance.Interaction, method string) string {
+	switch in {
+	case conformance.Create:
+		return "C"
+	case conformance.Update:
+		return "U"
+	case conformance.Delete:
+		return "D"
+	}
+	if method == http.MethodGet {
+		return "R"
+	}
+	return "E" // a Bundle: several actions at once
+}

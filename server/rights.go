@@ -1,0 +1,171 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+
+	locpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/location_go_proto"
+	mrpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/measure_report_go_proto"
+	orgpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/organization_go_proto"
+	"github.com/madx-project/madx/measures"
+	oo "github.com/madx-project/madx/operationoutcome"
+	"github.com/madx-project/madx/server/auth"
+	"github.com/madx-project/madx/store"
+)
+
+// facilityGraph is the hierarchy submitter rights are checked against:
+// Location.partOf, Location.managingOrganization and Organization.partOf,
+// built with the Registry from the same snapshot so no report costs a query.
+type facilityGraph struct {
+	locParent map[string]string   // Location id -> parent Location id
+	locOrg    map[string]string   // Location id -> managing Organization id
+	orgParent map[string]string   // Organization id -> parent Organization id
+	locIdent  map[string][]string // "system|value" -> Location ids
+	orgIdent  map[string][]string // "system|value" -> Organization ids
+}
+
+func newFacilityGraph(locs []*locpb.Location, orgs []*orgpb.Organization) *facilityGraph {
+	g := &facilityGraph{locParent: map[string]string{}, locOrg: map[string]string{}, orgParent: map[string]string{},
+		locIdent: map[string][]string{}, orgIdent: map[string][]string{}}
+	for _, l := range locs {
+		id := l.GetId().GetValue()
+		if id == "" {
+			continue
+		}
+		if p, ok := strings.CutPrefix(referenceString(l.GetPartOf()), "Location/"); ok {
+			g.locParent[id] = p
+		}
+		if o, ok := strings.CutPrefix(referenceString(l.GetManagingOrganization()), "Organization/"); ok {
+			g.locOrg[id] = o
+		}
+		for _, i := range l.GetIdentifier() {
+			k := i.GetSystem().GetValue() + "|" + i.GetValue().GetValue()
+			g.locIdent[k] = append(g.locIdent[k], id)
+		}
+	}
+	for _, o := range orgs {
+		id := o.GetId().GetValue()
+		if id == "" {
+			continue
+		}
+		if p, ok := strings.CutPrefix(referenceString(o.GetPartOf()), "Organization/"); ok {
+			g.orgParent[id] = p
+		}
+		for _, i := range o.GetIdentifier() {
+			k := i.GetSystem().GetValue() + "|" + i.GetValue().GetValue()
+			g.orgIdent[k] = append(g.orgIdent[k], id)
+		}
+	}
+	return g
+}
+
+// maxDepth bounds partOf walks: a cycle in the registry (a data error)
+// must not hang a request.
+const maxDepth = 64
+
+// covers reports whether rights include the subject ("Location/<id>"):
+// the Location itself, a Location it is partOf, or an Organization that
+// manages it or one of those Locations, directly or through
+// Organization.partOf.
+func (g *facilityGraph) covers(rights []string, subject string) bool {
+	locs, orgs := map[string]bool{}, map[string]bool{}
+	for _, r := range rights {
+		r = strings.TrimPrefix(r, "identifier:")
+		switch {
+		case r == subject:
+			return true // also covers unresolved subjects compared literally
+		case strings.HasPrefix(r, "Location/"):
+			locs[strings.TrimPrefix(r, "Location/")] = true
+		case strings.HasPrefix(r, "Organization/"):
+			orgs[strings.TrimPrefix(r, "Organization/")] = true
+		case strings.Contains(r, "|") && g != nil:
+			for _, id := range g.locIdent[r] {
+				locs[id] = true
+			}
+			for _, id := range g.orgIdent[r] {
+				orgs[id] = true
+			}
+		}
+	}
+	loc, ok := strings.CutPrefix(subject, "Location/")
+	if !ok || g == nil {
+		return false
+	}
+	for i := 0; loc != "" && i < maxDepth; i, loc = i+1, g.locParent[loc] {
+		if locs[loc] {
+			return true
+		}
+		for j, org := 0, g.locOrg[loc]; org != "" && j < maxDepth; j, org = j+1, g.orgParent[org] {
+			if orgs[org] {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// authorizeSubject answers 403 when the caller may not report for the
+// report's subject (QRPH-58 2:3.58.6: a facility submits only its own
+// reports). An unresolved subject is left to validation, which rejects it.
+func (s *Server) authorizeSubject(ctx context.Context, sn *snapshot, r *mrpb.MeasureReport, subject measures.SubjectRef) error {
+	p, ok := auth.FromContext(ctx)
+	if ok && p.AllFacilities() {
+		return nil
+	}
+	ref := subject.Reference
+	if ref == "" {
+		ref = referenceString(r.GetSubject())
+	}
+	if ref == "" {
+		return nil
+	}
+	if ok && sn.graph.covers(p.Rights, ref) {
+		return nil
+	}
+	return oo.Errorf(http.StatusForbidden, oo.Forbidden, "MeasureReport.subject",
+		"MeasureReport.subject is %s, which this client may not report for; its rights (madx_subjects) are %s.", ref, rightsText(p))
+}
+
+// authorizeStored answers 403 when the caller may not read a stored
+// MeasureReport: its subject must be within the caller's rights unless it
+// holds the jurisdiction-wide read scope.
+func (s *Server) authorizeStored(ctx context.Context, rs ...store.Resource) error {
+	p, ok := auth.FromContext(ctx)
+	if ok && (p.AllFacilities() || p.HasScope(auth.ScopeJurisdictionRead)) {
+		return nil
+	}
+	var sn *snapshot
+	for _, r := range rs {
+		if r.Type != "MeasureReport" || r.Deleted {
+			continue
+		}
+		if sn == nil {
+			var err error
+			if sn, err = s.snapshotOf(ctx); err != nil {
+				return err
+			}
+		}
+		if !ok || !sn.graph.covers(p.Rights, r.Index.Subject) {
+			return oo.Errorf(http.StatusForbidden, oo.Forbidden, "",
+				"MeasureReport/%s is about %s, whose reports this client may not read; its rights (madx_subjects) are %s, and it lacks the scope %s.",
+				r.ID, orNone(r.Index.Subject), rightsText(p), auth.ScopeJurisdictionRead)
+		}
+	}
+	return nil
+}
+
+func rightsText(p auth.Principal) string {
+	if len(p.Rights) == 0 {
+		return "empty"
+	}
+	return fmt.Sprintf("[%s]", strings.Join(p.Rights, ", "))
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "no known subject"
+	}
+	return s
+}
