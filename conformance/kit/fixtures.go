@@ -229,3 +229,8 @@ func parentOf(doc any, p string) (map[string]any, string, error) {
 	}
 	return m, p[dot+1:], nil
 }
+
+// Fixtures returns the embedded fixture tree (definitions/*.json and
+// reports/*.json, the IHE mADX examples), for tools that need the same
+// Measure and terminology, such as `madx bench`.
+func Fixtures() fs.FS { return embeddedFixtures() }
