@@ -12,7 +12,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/madx-project/madx/conformance/fhirxml"
 	"github.com/madx-project/madx/server"
 	"github.com/madx-project/madx/store"
 	"github.com/madx-project/madx/store/sqlite"
@@ -54,6 +53,9 @@ type client struct {
 	base string
 	srv  *httptest.Server
 	s    *server.Server
+	// bearer, when set, is sent as Authorization: Bearer unless a request
+	// names its own Authorization header.
+	bearer string
 }
 
 // startAsync runs the server's async workers until the test ends.
@@ -65,14 +67,10 @@ func (c *client) startAsync(tb testing.TB) {
 
 func newClient(tb testing.TB, st store.Store, opt ...func(*server.Options)) *client {
 	tb.Helper()
-	jsonCodec, err := server.NewJSONFormatCodec()
-	if err != nil {
-		tb.Fatal(err)
-	}
 	c := &client{tb: tb}
 	ts := httptest.NewUnstartedServer(nil)
 	c.base = "http://" + ts.Listener.Addr().String() + "/fhir"
-	o := server.Options{Store: st, JSON: jsonCodec, XML: server.CodecOf(fhirxml.Unmarshal, fhirxml.Marshal), BaseURL: c.base, Logger: testLogger(tb)}
+	o := server.Options{Store: st, BaseURL: c.base, Logger: testLogger(tb)}
 	for _, f := range opt {
 		f(&o)
 	}
@@ -140,6 +138,9 @@ func (c *client) do(method, path string, body []byte, headers ...string) respons
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/fhir+json")
+	}
+	if c.bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+c.bearer)
 	}
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])

@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/madx-project/madx/conformance/fhirxml"
 	"github.com/madx-project/madx/measures"
 	"github.com/madx-project/madx/server"
 	"github.com/madx-project/madx/store"
@@ -27,12 +26,8 @@ type handlerOptions struct {
 
 // newHandler wires the FHIR server over a store with madx's codecs.
 func newHandler(st store.Store, log zerolog.Logger, o handlerOptions) (*server.Server, error) {
-	jsonCodec, err := server.NewJSONFormatCodec()
-	if err != nil {
-		return nil, err
-	}
 	return server.New(server.Options{
-		Store: st, JSON: jsonCodec, XML: server.CodecOf(fhirxml.Unmarshal, fhirxml.Marshal), Logger: log,
+		Store: st, Logger: log,
 		BaseURL: o.baseURL, BasePath: o.basePath,
 		MaxBody: o.maxBody, MaxBundleEntries: o.maxBundleEntries,
 		AsyncRetention: o.asyncRetention, Validation: o.validation,
