@@ -22,6 +22,7 @@ type handlerOptions struct {
 	maxBundleEntries  int
 	asyncRetention    time.Duration
 	validation        measures.Options
+	security          server.Security
 }
 
 // newHandler wires the FHIR server over a store with madx's codecs.
@@ -31,5 +32,6 @@ func newHandler(st store.Store, log zerolog.Logger, o handlerOptions) (*server.S
 		BaseURL: o.baseURL, BasePath: o.basePath,
 		MaxBody: o.maxBody, MaxBundleEntries: o.maxBundleEntries,
 		AsyncRetention: o.asyncRetention, Validation: o.validation,
+		Security: o.security,
 	})
 }

@@ -15,6 +15,7 @@ Usage:
                               Organization; files, directories or Bundles) into the store
   madx conformance --base URL run the IHE mADX conformance kit against any FHIR server
   madx bench --base URL       load-test a FHIR server with generated mADX reports (loopback)
+  madx token [flags]          mint a signed development token (scopes, facilities)
   madx help                   this text
 
 Run 'madx COMMAND -h' for a command's flags. Every flag can also be set by the
@@ -40,6 +41,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return conformanceCmd(ctx, args[1:], getenv, stdout, stderr)
 	case "bench":
 		return bench(ctx, args[1:], getenv, stdout, stderr)
+	case "token":
+		return token(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -28,6 +28,7 @@ type serveConfig struct {
 	terminology      string
 	subjectCheck     string
 	asyncRetention   time.Duration
+	security         securityConfig
 }
 
 // stringList is a repeatable flag.
@@ -56,6 +57,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	fs.DurationVar(&c.asyncRetention, "async-retention", asyncRetention, "how long results of asynchronous submissions stay readable (MADX_ASYNC_RETENTION)")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long in-flight requests may run after SIGINT/SIGTERM")
+	c.security.register(fs, getenv)
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
@@ -84,6 +86,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("%w: --subject-check is %q; expected on or off", errUsage, c.subjectCheck)
 	}
 
+	if hopts.security, err = c.security.options(c.addr, log); err != nil {
+		return err
+	}
+	tlsConfig, err := c.security.tlsConfig()
+	if err != nil {
+		return err
+	}
+
 	st, err := c.store.open(ctx, log)
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
@@ -100,7 +110,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	defer ln.Close()
 	if c.baseURL == "" {
-		c.baseURL = "http://" + ln.Addr().String() + "/" + strings.Trim(c.basePath, "/")
+		c.baseURL = map[bool]string{true: "https://", false: "http://"}[tlsConfig != nil] + ln.Addr().String() + "/" + strings.Trim(c.basePath, "/")
 	}
 	hopts.baseURL, hopts.basePath = c.baseURL, c.basePath
 	h, err := newHandler(st, log, hopts)
@@ -113,7 +123,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	defer stopAsync()
 	h.StartAsync(asyncCtx, 2)
 	if len(c.load) > 0 {
-		l := &loader{client: inProcessClient(h), base: c.baseURL, out: stdout}
+		l := &loader{client: inProcessClient(h.Internal("serve --load")), base: c.baseURL, out: stdout}
 		if err := l.loadPaths(ctx, c.load); err != nil {
 			return fmt.Errorf("--load: %w", err)
 		}
@@ -121,7 +131,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 
 	srv := &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: c.security.headerTimeout,
+		TLSConfig:         tlsConfig,
 		ReadTimeout:       5 * time.Minute, // a 32 MiB Bundle over a slow rural link
 		WriteTimeout:      5 * time.Minute,
 		IdleTimeout:       2 * time.Minute,
@@ -129,7 +140,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		ErrorLog:          nil,
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if tlsConfig != nil {
+			errc <- srv.ServeTLS(ln, "", "") // certificates are in TLSConfig; ServeTLS adds HTTP/2
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
 	log.Info().Str("addr", ln.Addr().String()).Str("base_url", c.baseURL).Msg("madx serving")
 
 	select {
