@@ -96,7 +96,7 @@ func facilityID(i int) string { return fmt.Sprintf("bench-fac-%05d", i) }
 // reportID is the id of report k: one per (facility, month), so the
 // business key (measure, subject, period) never collides with another id.
 func (g *reportGen) reportID(k int) string {
-	return fmt.Sprintf("bench-%s-m%04d", facilityID(k%g.facilities), k/g.facilities)
+	return fmt.Sprintf("%s-m%04d", facilityID(k%g.facilities), k/g.facilities)
 }
 
 // make builds report k with random counts drawn from rng: the first
