@@ -56,7 +56,7 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 	fs.IntVar(&c.facilities, "facilities", 100, "generated facilities (Locations); reports cycle through them, one per facility and month")
 	fs.IntVar(&c.offset, "offset", 0, "number of the first report (reports 0..offset-1 are taken as stored by earlier runs)")
 	fs.IntVar(&c.verify, "verify", 200, "acknowledged reports read back afterwards")
-	fs.IntVar(&c.pid, "pid", 0, "server process id for RSS; default: the local process listening on --base's port")
+	fs.IntVar(&c.pid, "pid", 0, "server process id for RSS (-1: none); default: the local process listening on --base's port")
 	fs.BoolVar(&c.setup, "setup", true, "load the Measure, its terminology and the facilities first")
 	fs.BoolVar(&c.allowRemote, "allow-remote", false, "allow a --base that is not loopback (only servers you run for testing)")
 	fs.Uint64Var(&c.seed, "seed", 1, "random seed of the generated counts")
@@ -101,7 +101,7 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 		phases = append(phases, p)
 	}
 	writePhases(stdout, phases)
-	if c.pid != 0 {
+	if c.pid > 0 {
 		_, hwm := procRSS(c.pid)
 		fmt.Fprintf(stdout, "server pid %d peak RSS (VmHWM, whole life): %d MiB\n", c.pid, hwm>>20)
 	}

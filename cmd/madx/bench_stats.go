@@ -181,7 +181,7 @@ func procRSS(pid int) (rss, hwm int64) {
 
 // sampleRSS records the largest VmRSS of pid into p until stop is closed.
 func sampleRSS(pid int, p *phaseStats, stop <-chan struct{}) {
-	if pid == 0 {
+	if pid <= 0 {
 		return
 	}
 	t := time.NewTicker(100 * time.Millisecond)
