@@ -57,6 +57,35 @@ func TestConformanceKitAgainstOurServer(t *testing.T) {
 	}
 }
 
+// TestConformanceKitWithTokenAuth runs the kit against a server that
+// requires bearer tokens, with a token from `madx token`: the auth test
+// must pass (401 without a token and with a wrong one) rather than skip.
+func TestConformanceKitWithTokenAuth(t *testing.T) {
+	secret := filepath.Join(t.TempDir(), "hs256.secret")
+	if err := os.WriteFile(secret, []byte("conformance-kit-test-secret-of-at-least-32-bytes"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	keys := []string{"--auth-issuer", "madx-kit", "--auth-audience", "madx", "--auth-hs256-secret-file", secret}
+	base, _ := startServe(t, append([]string{"--data-dir", t.TempDir(),
+		"--load", filepath.Join("..", "..", "testdata", "madx", "definitions")}, keys...)...)
+	env := func(string) string { return "" }
+	var tok bytes.Buffer
+	if err := run(context.Background(), append(append([]string{"token"}, keys...), "--scope", "system/*.*", "--subject", "*"), env, &tok, &tok); err != nil {
+		t.Fatalf("madx token: %v\n%s", err, tok.String())
+	}
+	args := []string{"conformance", "--base", base, "--token", strings.TrimSpace(tok.String())}
+	for _, n := range expectedFailures(t) {
+		args = append(args, "--expect-fail", n)
+	}
+	var out bytes.Buffer
+	if err := run(context.Background(), args, env, &out, &out); err != nil {
+		t.Fatalf("madx conformance: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "PASS    FHIR/auth-401") {
+		t.Errorf("the auth test did not pass:\n%s", out.String())
+	}
+}
+
 func TestConformanceUsage(t *testing.T) {
 	env := func(string) string { return "" }
 	for _, args := range [][]string{
