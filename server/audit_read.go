@@ -101,9 +101,6 @@ func parseAuditFilter(q map[string][]string) (*auditFilter, error) {
 			case "agent", "entity", "outcome", "action", "subtype":
 				var group []string
 				for _, alt := range strings.Split(v, ",") {
-					if name == "agent" && !strings.Contains(alt, ":") {
-						alt = "jwt:" + alt // a bare sub is taken as a token subject of any issuer below
-					}
 					group = append(group, name+"="+alt)
 				}
 				f.tokens = append(f.tokens, group)
@@ -151,15 +148,14 @@ func (f *auditFilter) match(x store.Index) bool {
 	return true
 }
 
-// hasToken matches a token exactly; "agent=jwt:<sub>" also matches an
-// agent of any issuer with that subject.
+// hasToken matches a token exactly; a bare agent ("agent=<sub>", without
+// the "jwt:<iss>|" of auth.Principal.Name) also matches a token subject of
+// any trusted issuer.
 func hasToken(toks []string, want string) bool {
+	sub, bare := strings.CutPrefix(want, "agent=")
+	bare = bare && !strings.ContainsAny(sub, ":|")
 	for _, t := range toks {
-		if t == want {
-			return true
-		}
-		if sub, ok := strings.CutPrefix(want, "agent=jwt:"); ok && !strings.Contains(sub, "|") &&
-			strings.HasPrefix(t, "agent=jwt:") && strings.HasSuffix(t, "|"+sub) {
+		if t == want || bare && strings.HasPrefix(t, "agent=jwt:") && strings.HasSuffix(t, "|"+sub) {
 			return true
 		}
 	}
