@@ -58,6 +58,13 @@ type capResource struct {
 	ReadHistory       bool             `json:"readHistory"`
 	UpdateCreate      bool             `json:"updateCreate"`
 	ConditionalDelete string           `json:"conditionalDelete,omitempty"`
+	SearchParam       []capSearchParam `json:"searchParam,omitempty"`
+}
+
+type capSearchParam struct {
+	Name       string `json:"name"`
+	Definition string `json:"definition,omitempty"`
+	Type       string `json:"type"`
 }
 
 type capInteraction struct {
@@ -86,6 +93,9 @@ func CapabilityStatement(o CapabilityOptions) ([]byte, error) {
 			Versioning: "versioned-update", ReadHistory: true, UpdateCreate: true}
 		for _, in := range spec.Interactions {
 			r.Interaction = append(r.Interaction, capInteraction{Code: string(in)})
+		}
+		for _, p := range append(CommonSearchParams(), spec.SearchParams...) {
+			r.SearchParam = append(r.SearchParam, capSearchParam{Name: p.Name, Definition: p.Definition, Type: p.Type})
 		}
 		rest.Resource = append(rest.Resource, r)
 	}

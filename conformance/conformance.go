@@ -47,6 +47,45 @@ type ResourceSpec struct {
 	Interactions []Interaction
 	// Documentation is a one-line description for the CapabilityStatement.
 	Documentation string
+	// SearchParams are the search parameters served on the type (besides
+	// CommonSearchParams); the server compiles each from this table.
+	SearchParams []SearchParam
+}
+
+// SearchParam is one search parameter: its FHIR name and type, and the
+// extracted index field (Target) the server searches it on.
+type SearchParam struct {
+	Name string
+	// Type is the FHIR search parameter type: token, reference, date,
+	// string, uri.
+	Type string
+	// Target names the index field: "id", "lastUpdated", "url", "version",
+	// "status", "measure", "subject", "period", "date", or "token:<name>"
+	// for a resource's extracted tokens of that name.
+	Target string
+	// Definition is the canonical SearchParameter it implements.
+	Definition string
+}
+
+// CommonSearchParams are served on every resource type.
+func CommonSearchParams() []SearchParam {
+	return []SearchParam{
+		{Name: "_id", Type: "token", Target: "id", Definition: "http://hl7.org/fhir/SearchParameter/Resource-id"},
+		{Name: "_lastUpdated", Type: "date", Target: "lastUpdated", Definition: "http://hl7.org/fhir/SearchParameter/Resource-lastUpdated"},
+	}
+}
+
+func param(typ, name, ptype, target string) SearchParam {
+	return SearchParam{Name: name, Type: ptype, Target: target, Definition: "http://hl7.org/fhir/SearchParameter/" + typ + "-" + name}
+}
+
+// definitionParams are the parameters of a canonical resource (FHIR R4
+// conformance-url, -version, -name, -status).
+func definitionParams(typ string) []SearchParam {
+	return []SearchParam{
+		param(typ, "url", "uri", "url"), param(typ, "version", "token", "version"),
+		param(typ, "name", "string", "token:name"), param(typ, "status", "token", "status"),
+	}
 }
 
 // Route is one HTTP route an interaction is served on; Path is relative to
@@ -105,16 +144,35 @@ func DefinitionTypes() []string { return append([]string(nil), definitionTypes..
 // Resources returns the table of served resource types, in the order the
 // CapabilityStatement lists them. Each call returns a fresh copy.
 func Resources() []ResourceSpec {
-	crud := []Interaction{Read, VRead, Update, Delete, HistoryInstance, Create}
+	crud := []Interaction{Read, VRead, Update, Delete, HistoryInstance, Create, SearchType, HistoryType}
 	return []ResourceSpec{
 		{Type: "Measure", Profile: "https://profiles.ihe.net/QRPH/mADX/StructureDefinition/mADX-Measure", Interactions: crud,
-			Documentation: "Aggregate Report Definitions: Retrieve Aggregate Report Definition [QRPH-59]."},
+			Documentation: "Aggregate Report Definitions: Retrieve Aggregate Report Definition [QRPH-59].",
+			SearchParams: append(definitionParams("Measure"), param("Measure", "title", "string", "token:title"),
+				param("Measure", "identifier", "token", "token:identifier"), param("Measure", "publisher", "string", "token:publisher"))},
 		{Type: "MeasureReport", Profile: "https://profiles.ihe.net/QRPH/mADX/StructureDefinition/mADX-MeasureReport", Interactions: crud,
-			Documentation: "Aggregate Reports: Send Aggregate Report [QRPH-58]."},
-		{Type: "ValueSet", Interactions: crud, Documentation: "Value sets that Measure.relatedArtifact names for stratifier values."},
-		{Type: "CodeSystem", Interactions: crud, Documentation: "Code systems behind the value sets."},
-		{Type: "Location", Interactions: crud, Documentation: "Known reporting locations (MeasureReport.subject)."},
-		{Type: "Organization", Interactions: crud, Documentation: "Known reporting organizations (MeasureReport.reporter)."},
+			Documentation: "Aggregate Reports: Send Aggregate Report [QRPH-58].",
+			SearchParams: []SearchParam{
+				param("MeasureReport", "measure", "reference", "measure"), param("MeasureReport", "subject", "reference", "subject"),
+				param("MeasureReport", "reporter", "reference", "token:reporter"), param("MeasureReport", "period", "date", "period"),
+				param("MeasureReport", "status", "token", "status"), param("MeasureReport", "date", "date", "date"),
+				param("MeasureReport", "identifier", "token", "token:identifier"),
+			}},
+		{Type: "ValueSet", Interactions: crud, Documentation: "Value sets that Measure.relatedArtifact names for stratifier values.",
+			SearchParams: definitionParams("ValueSet")},
+		{Type: "CodeSystem", Interactions: crud, Documentation: "Code systems behind the value sets.",
+			SearchParams: definitionParams("CodeSystem")},
+		{Type: "Location", Interactions: crud, Documentation: "Known reporting locations (MeasureReport.subject).",
+			SearchParams: []SearchParam{
+				param("Location", "identifier", "token", "token:identifier"), param("Location", "name", "string", "token:name"),
+				param("Location", "partof", "reference", "token:partof"), param("Location", "organization", "reference", "token:organization"),
+				param("Location", "type", "token", "token:type"),
+			}},
+		{Type: "Organization", Interactions: crud, Documentation: "Known reporting organizations (MeasureReport.reporter).",
+			SearchParams: []SearchParam{
+				param("Organization", "identifier", "token", "token:identifier"), param("Organization", "name", "string", "token:name"),
+				param("Organization", "partof", "reference", "token:partof"), param("Organization", "type", "token", "token:type"),
+			}},
 	}
 }
 
@@ -123,4 +181,4 @@ func Resources() []ResourceSpec {
 func NotImplemented() []Interaction { return []Interaction{Patch} }
 
 // SystemInteractions returns the system-level interactions served.
-func SystemInteractions() []Interaction { return []Interaction{Transaction, Batch} }
+func SystemInteractions() []Interaction { return []Interaction{Transaction, Batch, HistorySystem} }

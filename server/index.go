@@ -41,18 +41,33 @@ func extractIndex(res proto.Message) store.Index {
 		x.Tokens = appendString(x.Tokens, "name", r.GetName().GetValue())
 		x.Tokens = appendRef(x.Tokens, "partof", r.GetPartOf())
 		x.Tokens = appendRef(x.Tokens, "organization", r.GetManagingOrganization())
+		x.Tokens = appendCodes(x.Tokens, "type", r.GetType()...)
 	case *orgpb.Organization:
 		x.Tokens = appendIdentifiers(x.Tokens, r.GetIdentifier())
 		x.Tokens = appendString(x.Tokens, "name", r.GetName().GetValue())
 		x.Tokens = appendRef(x.Tokens, "partof", r.GetPartOf())
+		x.Tokens = appendCodes(x.Tokens, "type", r.GetType()...)
 	case *mrpb.MeasureReport:
 		x.Measure = r.GetMeasure().GetValue()
 		x.Subject = referenceString(r.GetSubject())
 		x.Status = enumCode(r.GetStatus())
 		x.PeriodStart, _ = dateTimeRange(r.GetPeriod().GetStart())
 		_, x.PeriodEnd = dateTimeRange(r.GetPeriod().GetEnd())
+		// An open end is unbounded (search.html#date), indexed as such so
+		// that every engine compares plain values.
+		if x.PeriodStart.IsZero() != x.PeriodEnd.IsZero() {
+			if x.PeriodStart.IsZero() {
+				x.PeriodStart = store.DistantPast
+			} else {
+				x.PeriodEnd = store.DistantFuture
+			}
+		}
+		x.DateStart, x.DateEnd = dateTimeRange(r.GetDate())
 		x.Tokens = appendRef(x.Tokens, "reporter", r.GetReporter())
 		x.Tokens = appendIdentifiers(x.Tokens, r.GetIdentifier())
+		if id := r.GetSubject().GetIdentifier(); id != nil {
+			x.Tokens = appendSystemValue(x.Tokens, "subject:identifier", id.GetSystem().GetValue(), id.GetValue().GetValue())
+		}
 	}
 	return x
 }
@@ -91,21 +106,37 @@ func enumCode(m proto.Message) string {
 	return strings.ToLower(strings.ReplaceAll(string(ev.Name()), "_", "-"))
 }
 
-// normalizeString is FHIR string search normalisation (case-insensitive;
-// accents are folded by issue #6's search work).
-func normalizeString(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
-
+// appendString indexes a string for FHIR string search: "name=" with the
+// normalised value (default and :contains) and "name:exact=" with the value
+// as written (:exact).
 func appendString(toks []string, name, v string) []string {
 	if v == "" {
 		return toks
 	}
-	return append(toks, name+"="+normalizeString(v))
+	return append(toks, name+"="+normalizeString(v), name+":exact="+v)
 }
 
 func appendIdentifiers(toks []string, ids []*dpb.Identifier) []string {
 	for _, id := range ids {
-		if v := id.GetValue().GetValue(); v != "" {
-			toks = append(toks, "identifier="+id.GetSystem().GetValue()+"|"+v)
+		toks = appendSystemValue(toks, "identifier", id.GetSystem().GetValue(), id.GetValue().GetValue())
+	}
+	return toks
+}
+
+// appendSystemValue indexes a token: "name=system|value" for searches
+// with a system (or "|value": none), "name.value=value" for searches by
+// value in any system (search.html#token).
+func appendSystemValue(toks []string, name, system, value string) []string {
+	if value == "" {
+		return toks
+	}
+	return append(toks, name+"="+system+"|"+value, name+".value="+value)
+}
+
+func appendCodes(toks []string, name string, ccs ...*dpb.CodeableConcept) []string {
+	for _, cc := range ccs {
+		for _, c := range cc.GetCoding() {
+			toks = appendSystemValue(toks, name, c.GetSystem().GetValue(), c.GetCode().GetValue())
 		}
 	}
 	return toks

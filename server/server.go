@@ -210,6 +210,12 @@ func (s *Server) interaction(in conformance.Interaction) handlerFunc {
 		return s.historyType
 	case conformance.HistorySystem:
 		return s.historySystem
+	case conformance.SearchType:
+		return s.search
+	case conformance.HistoryType:
+		return s.historyType
+	case conformance.HistorySystem:
+		return s.historySystem
 	case conformance.Transaction, conformance.Batch:
 		return s.asyncable(s.bundle)
 	}

@@ -248,6 +248,9 @@ func (s *Store) createIndexes(ctx context.Context) error {
 		}},
 	}
 	for _, sp := range specs {
+		if len(sp.models) == 0 {
+			continue
+		}
 		if _, err := sp.coll.Indexes().CreateMany(ctx, sp.models); err != nil {
 			return unavailable("open: create indexes on "+sp.coll.Name(), err)
 		}
