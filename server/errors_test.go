@@ -42,6 +42,9 @@ func TestErrorsAreOperationOutcomes(t *testing.T) {
 		for _, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {
 				m := wantOutcome(t, c.do(tc.method, tc.path, tc.body, tc.headers...), tc.status)
+				if code := m["issue"].([]any)[0].(map[string]any)["code"]; code == "exception" {
+					t.Errorf("a deliberate %d answers like an internal failure: %v", tc.status, m)
+				}
 				if tc.expr != "" && !contains(expressions(m), tc.expr) {
 					t.Errorf("no issue at %s: %v", tc.expr, expressions(m))
 				}

@@ -79,13 +79,21 @@ func (s *Server) render(jsonBody []byte, f format, pretty bool) ([]byte, error) 
 // status the error carries. Private causes go to the log only.
 func (s *Server) fail(c *gin.Context, err error) {
 	e := storeError(err)
-	if e.Status >= 500 {
+	switch {
+	case e.Status >= 500 && (len(e.Issues) == 0 || e.Issues[0].Code == oo.Exception):
+		// An internal failure: the client gets a request id to quote, the
+		// log gets the cause. Deliberate 5xx answers (501 not implemented,
+		// 503 store unavailable) keep their own explanation.
 		c.Set(ctxCause, err)
 		id, _ := c.Get(ctxRequestID)
 		e = oo.Wrap(e.Status, err, oo.Issue{Severity: oo.SeverityFatal, Code: oo.Exception,
 			Diagnostics: fmt.Sprintf("The server failed to process the request (request id %v); the cause is logged.", id)})
-	} else if cause := errors.Unwrap(e); cause != nil {
-		c.Set(ctxCause, cause)
+	case e.Status >= 500:
+		c.Set(ctxCause, err)
+	default:
+		if cause := errors.Unwrap(e); cause != nil {
+			c.Set(ctxCause, cause)
+		}
 	}
 	body, err := s.opts.JSON.Encode(oo.Resource(e.Issues), false)
 	if err != nil {
