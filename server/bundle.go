@@ -161,7 +161,9 @@ func (s *Server) planEntry(ctx context.Context, i int, e *bcrpb.Bundle_Entry, co
 		return nil, err
 	}
 	plan.p, plan.id = p, p.id
-	plan.change = s.change(p)
+	if plan.change, err = s.change(p); err != nil {
+		return nil, err
+	}
 	plan.change.IfMatch = ifMatch
 	plan.change.CreateOnly = plan.method == http.MethodPost && !existing
 	return plan, nil

@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"runtime"
+	"sync"
+	"sync/atomic"
 
 	bcrpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/bundle_and_contained_resource_go_proto"
 	oo "github.com/madx-project/madx/operationoutcome"
@@ -15,12 +18,17 @@ import (
 // problems in one round trip). A 4xx other than 422 wins over 422, since a
 // structural problem is the more basic one.
 func (s *Server) planAll(ctx context.Context, b *bcrpb.Bundle, collection bool) ([]*entryPlan, error) {
-	plans := make([]*entryPlan, len(b.GetEntry()))
+	entries := b.GetEntry()
+	plans := make([]*entryPlan, len(entries))
+	errs := make([]error, len(entries))
+	// Entries are independent until they are written: validate and encode
+	// them on every core, then judge them in entry order.
+	parallel(len(entries), func(i int) { plans[i], errs[i] = s.planEntry(ctx, i, entries[i], collection) })
 	var issues []oo.Issue
 	status := 0
 	keys := map[string]int{} // report business key -> entry
-	for i, e := range b.GetEntry() {
-		p, err := s.planEntry(ctx, i, e, collection)
+	for i, e := range entries {
+		p, err := plans[i], errs[i]
 		if err != nil {
 			typ := ""
 			if r := unwrapEntry(e); r != nil {
@@ -203,4 +211,27 @@ func (p *entryPlan) reportKey() string {
 		return ""
 	}
 	return p.p.index.ReportKey
+}
+
+// parallel runs fn(0..n-1) on up to GOMAXPROCS goroutines.
+func parallel(n int, fn func(i int)) {
+	workers := min(runtime.GOMAXPROCS(0), n)
+	if workers <= 1 {
+		for i := range n {
+			fn(i)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				fn(i)
+			}
+		}()
+	}
+	wg.Wait()
 }

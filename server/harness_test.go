@@ -53,9 +53,6 @@ type client struct {
 	base string
 	srv  *httptest.Server
 	s    *server.Server
-	// bearer, when set, is sent as Authorization: Bearer unless a request
-	// names its own Authorization header.
-	bearer string
 }
 
 // startAsync runs the server's async workers until the test ends.
@@ -138,9 +135,6 @@ func (c *client) do(method, path string, body []byte, headers ...string) respons
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/fhir+json")
-	}
-	if c.bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+c.bearer)
 	}
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])

@@ -39,7 +39,13 @@ func (s *Server) prepare(ctx context.Context, res proto.Message) (*prepared, err
 	return p, nil
 }
 
-// change turns a prepared resource into a store change.
-func (s *Server) change(p *prepared) store.Change {
-	return store.Change{Type: p.typ, ID: p.id, Index: p.index, Render: s.renderer(p.res)}
+// change turns a prepared resource into a store change. It encodes the
+// body now (see render.go), so it must come after every decision that
+// changes the resource (such as the id a resubmitted report takes).
+func (s *Server) change(p *prepared) (store.Change, error) {
+	render, err := s.preRender(p.res)
+	if err != nil {
+		return store.Change{}, err
+	}
+	return store.Change{Type: p.typ, ID: p.id, Index: p.index, Render: render}, nil
 }

@@ -59,6 +59,7 @@ type Server struct {
 	log     zerolog.Logger
 	started time.Time
 	defs    *definitions
+	sent    sentinels
 	async   *asyncQueue
 	limiter *limiter
 }
@@ -108,6 +109,7 @@ func New(opts Options) (*Server, error) {
 	s.opts.AsyncRetention = opts.AsyncRetention
 	s.async = &asyncQueue{s: s, ch: make(chan string, 1024)}
 	s.limiter = newLimiter(opts.Security.MaxConcurrentPerClient)
+	s.sent = newSentinels(opts.NewID)
 	s.defs = newDefinitions(opts.Store, opts.JSON.Decode, opts.Validation)
 	s.engine = s.routes()
 	return s, nil
@@ -204,12 +206,6 @@ func (s *Server) interaction(in conformance.Interaction) handlerFunc {
 		return s.historyInstance
 	case conformance.Create:
 		return s.create
-	case conformance.SearchType:
-		return s.search
-	case conformance.HistoryType:
-		return s.historyType
-	case conformance.HistorySystem:
-		return s.historySystem
 	case conformance.SearchType:
 		return s.search
 	case conformance.HistoryType:

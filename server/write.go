@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/gin-gonic/gin"
 	oo "github.com/madx-project/madx/operationoutcome"
@@ -105,15 +104,6 @@ func parseIfMatch(c *gin.Context) (int64, error) {
 	return n, nil
 }
 
-// render returns the store's Render for a resource: it stamps the version
-// the engine assigns and encodes canonical JSON.
-func (s *Server) renderer(res proto.Message) func(int64, time.Time) ([]byte, error) {
-	return func(vid int64, at time.Time) ([]byte, error) {
-		setVersion(res, vid, at)
-		return s.opts.JSON.Encode(res, false)
-	}
-}
-
 func (s *Server) update(c *gin.Context) (*answer, error) {
 	typ, id := s.typeOf(c), c.Param("id")
 	if err := checkID(id); err != nil {
@@ -145,7 +135,10 @@ func (s *Server) update(c *gin.Context) (*answer, error) {
 	if _, err := s.claimReportKey(c.Request.Context(), p, false); err != nil {
 		return nil, err
 	}
-	ch := s.change(p)
+	ch, err := s.change(p)
+	if err != nil {
+		return nil, err
+	}
 	ch.IfMatch = ifMatch
 	// Like HAPI, an update that changes nothing makes no new version (only
 	// resources with a ContentHash can be compared: see prepare).
@@ -209,7 +202,10 @@ func (s *Server) createReport(ctx context.Context, p *prepared) (store.Result, e
 		if err != nil {
 			return store.Result{}, err
 		}
-		ch := s.change(p)
+		ch, err := s.change(p)
+		if err != nil {
+			return store.Result{}, err
+		}
 		ch.CreateOnly = !existing
 		r, err := s.writeOne(ctx, ch)
 		if err != nil && attempt == 0 && errors.Is(err, store.ErrDuplicateKey) && p.index.ReportKey != "" {
