@@ -174,7 +174,13 @@ func (s *Server) routes() *gin.Engine {
 		for _, rt := range conformance.SystemRoutes(in) {
 			// transaction and batch share POST [base]; register once.
 			if !routeExists(e, rt.Method, s.opts.BasePath+rt.Path) {
-				g.Handle(rt.Method, rt.Path, s.handle(s.guard("", in, s.interaction(in))))
+				h := s.handle(s.guard("", in, s.interaction(in)))
+				g.Handle(rt.Method, rt.Path, h)
+				if rt.Path == "/" && s.opts.BasePath != "" {
+					// FHIR names the base without a slash (POST [base]);
+					// clients send both forms.
+					e.Handle(rt.Method, s.opts.BasePath, h)
+				}
 			}
 		}
 	}
