@@ -24,15 +24,11 @@ func (s *Store) Search(ctx context.Context, q store.Query) (store.Page, error) {
 			return store.Page{}, translate(op, err)
 		}
 	}
-	expr, dir := sortExpr(q.Sort)
+	expr, _ := sortExpr(q.Sort)
 	if q.After != nil {
 		where, args = afterClause(where, args, q.Sort, expr, *q.After)
 	}
-	query := `SELECT ` + versionColumns + ` ` + liveJoin + ` WHERE ` + where + ` ORDER BY `
-	if expr != "c.id" {
-		query += expr + " " + dir + ", "
-	}
-	query += "c.id " + dir + " LIMIT ?"
+	query := `SELECT ` + versionColumns + ` ` + liveJoin + ` WHERE ` + where + ` ORDER BY ` + orderBy(q) + ` LIMIT ?`
 	args = append(args, q.Count+1)
 	rows, err := s.r.QueryContext(ctx, query, args...)
 	if err != nil {
@@ -56,8 +52,26 @@ func searchSQL(q store.Query) (string, []any, error) {
 	if err != nil {
 		return "", nil, err
 	}
+	return `SELECT c.id FROM current c WHERE ` + where + ` ORDER BY ` + orderBy(q) + ` LIMIT 51`, args, nil
+}
+
+// orderBy is the ORDER BY of a search. With conditions, the sort terms get
+// a unary plus: without it SQLite prefers walking every resource of the
+// type in the order of the primary key (sparing a sort) to using the
+// index of the searched field, which is the wrong bet for a search; a
+// page of matches sorts in microseconds. Without conditions, the ordered
+// walk is right, and keyset paging makes it a range scan.
+func orderBy(q store.Query) string {
 	expr, dir := sortExpr(q.Sort)
-	return `SELECT c.id FROM current c WHERE ` + where + ` ORDER BY ` + expr + " " + dir + ", c.id " + dir + " LIMIT 51", args, nil
+	plus := ""
+	if len(q.Where) > 0 {
+		plus = "+"
+	}
+	out := ""
+	if expr != "c.id" {
+		out = plus + expr + " " + dir + ", "
+	}
+	return out + plus + "c.id " + dir
 }
 
 // nullKey is the sort value of a resource without the sort field: first,
@@ -108,16 +122,34 @@ func searchWhere(q store.Query) (string, []any, error) {
 	b.WriteString("c.type = ? AND c.deleted = 0")
 	for _, cl := range q.Where {
 		b.WriteString(" AND (")
-		for i, c := range cl.Any {
-			if i > 0 {
+		first := true
+		for _, c := range cl.Any {
+			if url, ok := canonicalURL(cl, c); ok {
+				// measure = url OR measure LIKE 'url|%': the url part
+				// column, so that the (measure_url, period_start) index
+				// serves it with an equality (SQLite will not use an index
+				// for an OR of an equality and a range on one column).
+				if !first {
+					b.WriteString(" OR ")
+				}
+				first = false
+				b.WriteString("c.measure_url = ?")
+				args = append(args, url)
+				continue
+			}
+			if isCanonicalVersionPrefix(cl, c) {
+				continue
+			}
+			if !first {
 				b.WriteString(" OR ")
 			}
+			first = false
 			var err error
-			if args, err = condSQL(&b, args, c); err != nil {
+			if args, err = condSQL(&b, args, q.Type, c); err != nil {
 				return "", nil, err
 			}
 		}
-		if len(cl.Any) == 0 {
+		if first {
 			b.WriteString("0")
 		}
 		b.WriteString(")")
@@ -125,7 +157,7 @@ func searchWhere(q store.Query) (string, []any, error) {
 	return b.String(), args, nil
 }
 
-func condSQL(b *strings.Builder, args []any, c store.Cond) ([]any, error) {
+func condSQL(b *strings.Builder, args []any, typ string, c store.Cond) ([]any, error) {
 	if c.All != nil {
 		b.WriteString("(")
 		for i, sub := range c.All {
@@ -133,7 +165,7 @@ func condSQL(b *strings.Builder, args []any, c store.Cond) ([]any, error) {
 				b.WriteString(" AND ")
 			}
 			var err error
-			if args, err = condSQL(b, args, sub); err != nil {
+			if args, err = condSQL(b, args, typ, sub); err != nil {
 				return nil, err
 			}
 		}
@@ -143,8 +175,8 @@ func condSQL(b *strings.Builder, args []any, c store.Cond) ([]any, error) {
 	if c.Field == store.FieldToken {
 		// Non-correlated: SQLite runs it once over the tokens primary key
 		// (type, token, id) and probes current by its key.
-		b.WriteString("c.id IN (SELECT t.id FROM tokens t WHERE t.type = c.type AND ")
-		args = stringSQL(b, args, "t.token", c.Op, c.Value)
+		b.WriteString("c.id IN (SELECT t.id FROM tokens t WHERE t.type = ? AND ")
+		args = stringSQL(b, append(args, typ), "t.token", c.Op, c.Value)
 		b.WriteString(")")
 		return args, nil
 	}
@@ -249,4 +281,33 @@ func historySQL(q store.HistoryQuery) (string, []any) {
 	}
 	query += " ORDER BY h.updated DESC, h.type DESC, h.id DESC, h.version DESC LIMIT ?"
 	return query, append(args, q.Count+1)
+}
+
+
+// canonicalURL reports whether c is "measure = url" in a clause that also
+// holds "measure starts with url|": together, "the url part is url".
+func canonicalURL(cl store.Clause, c store.Cond) (string, bool) {
+	if c.Field != store.FieldMeasure || c.Op != store.OpEq || c.All != nil || strings.Contains(c.Value, "|") {
+		return "", false
+	}
+	for _, o := range cl.Any {
+		if o.Field == store.FieldMeasure && o.Op == store.OpPrefix && o.All == nil && o.Value == c.Value+"|" {
+			return c.Value, true
+		}
+	}
+	return "", false
+}
+
+// isCanonicalVersionPrefix reports whether c is the "starts with url|" half
+// of a pair canonicalURL folds.
+func isCanonicalVersionPrefix(cl store.Clause, c store.Cond) bool {
+	if c.Field != store.FieldMeasure || c.Op != store.OpPrefix || c.All != nil {
+		return false
+	}
+	url, ok := strings.CutSuffix(c.Value, "|")
+	if !ok {
+		return false
+	}
+	_, paired := canonicalURL(cl, store.Cond{Field: store.FieldMeasure, Value: url})
+	return paired
 }

@@ -23,6 +23,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"time"
 
 	"github.com/madx-project/madx/store"
@@ -55,6 +56,12 @@ type Store struct {
 	now   func() time.Time
 	path  string
 	stmts writeStmts
+
+	queue      chan *writeReq // to the writer goroutine (group.go)
+	quit       chan struct{}
+	writerDone chan struct{}
+	closeOnce  sync.Once
+	closeErr   error
 }
 
 var _ store.Store = (*Store)(nil)
@@ -115,6 +122,8 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	s.r.SetMaxOpenConns(n)
 	s.r.SetMaxIdleConns(n)
+	s.queue, s.quit, s.writerDone = make(chan *writeReq, 256), make(chan struct{}), make(chan struct{})
+	go s.writer()
 	if err := s.Ping(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -124,6 +133,9 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 
 // Path is the database file's path.
 func (s *Store) Path() string { return s.path }
+
+// measureURL is the expression of the generated column measure_url.
+const measureURL = `CASE WHEN instr(measure, '|') > 0 THEN substr(measure, 1, instr(measure, '|') - 1) ELSE measure END`
 
 const schema = `
 CREATE TABLE IF NOT EXISTS history (
@@ -155,6 +167,8 @@ CREATE TABLE IF NOT EXISTS current (
 	date_end     INTEGER,
 	report_key   TEXT,
 	hash         TEXT,
+	-- The canonical url of measure, without |version (search by url).
+	measure_url  TEXT GENERATED ALWAYS AS (`+measureURL+`) VIRTUAL,
 	PRIMARY KEY (type, id)
 ) WITHOUT ROWID;
 CREATE UNIQUE INDEX IF NOT EXISTS current_report_key ON current(report_key) WHERE report_key IS NOT NULL AND deleted = 0;
@@ -163,8 +177,10 @@ CREATE INDEX IF NOT EXISTS current_report ON current(measure, period_start) WHER
 CREATE INDEX IF NOT EXISTS current_subject ON current(subject, period_start) WHERE subject IS NOT NULL;
 -- Search (issue #6): every parameter has an index whose leading columns are
 -- the type and the tested field; _lastUpdated also orders pages.
+CREATE INDEX IF NOT EXISTS current_measure_url ON current(measure_url, period_start, period_end) WHERE measure_url IS NOT NULL;
 CREATE INDEX IF NOT EXISTS current_updated ON current(type, updated, id);
 CREATE INDEX IF NOT EXISTS current_period ON current(type, period_start, period_end) WHERE period_start IS NOT NULL;
+CREATE INDEX IF NOT EXISTS current_period_end ON current(type, period_end) WHERE period_end IS NOT NULL;
 CREATE INDEX IF NOT EXISTS current_date ON current(type, date_start, date_end) WHERE date_start IS NOT NULL;
 CREATE INDEX IF NOT EXISTS current_status ON current(type, status) WHERE status IS NOT NULL;
 CREATE INDEX IF NOT EXISTS current_version ON current(type, ver) WHERE ver IS NOT NULL;
@@ -200,7 +216,7 @@ func (s *Store) migrate(ctx context.Context) error {
 	if _, err := s.w.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {
 		return fmt.Errorf("sqlite: set schema version: %v: %w", err, store.ErrUnavailable)
 	}
-	return nil
+	return s.seedStats(ctx)
 }
 
 // Ping checks both connection pools.
@@ -211,21 +227,29 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close closes the database; in-flight writes finish first because the
-// writer pool is drained by database/sql.
+// Close stops the writer after the group it is committing, answers writes
+// still queued with ErrUnavailable, and closes the database. It is safe to
+// call more than once.
 func (s *Store) Close() error {
-	var errs []error
-	if s.r != nil {
-		errs = append(errs, s.r.Close())
-	}
-	s.stmts.close()
-	if s.w != nil {
-		// Fold the WAL back into the main file so the data directory is
-		// one self-contained file after a clean stop.
-		_, _ = s.w.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
-		errs = append(errs, s.w.Close())
-	}
-	return errors.Join(errs...)
+	s.closeOnce.Do(func() {
+		if s.quit != nil {
+			close(s.quit)
+			<-s.writerDone
+		}
+		var errs []error
+		if s.r != nil {
+			errs = append(errs, s.r.Close())
+		}
+		s.stmts.close()
+		if s.w != nil {
+			// Fold the WAL back into the main file so the data directory is
+			// one self-contained file after a clean stop.
+			_, _ = s.w.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+			errs = append(errs, s.w.Close())
+		}
+		s.closeErr = errors.Join(errs...)
+	})
+	return s.closeErr
 }
 
 // translate maps driver errors to store sentinels; err is never nil.
