@@ -11,37 +11,6 @@ import (
 	"github.com/madx-project/madx/store"
 )
 
-// Write implements store.Store: every change in one IMMEDIATE transaction,
-// committed with synchronous=FULL before it returns.
-func (s *Store) Write(ctx context.Context, changes []store.Change) ([]store.Result, error) {
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, translate("begin write", err)
-	}
-	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-	// One timestamp for the whole write: a transaction happens at one instant.
-	now := s.now().UTC().Truncate(time.Microsecond)
-	results := make([]store.Result, len(changes))
-	touched := map[string]bool{}
-	for i, c := range changes {
-		if results[i], err = s.apply(ctx, tx, c, now); err != nil {
-			return nil, err
-		}
-		if !results[i].Unchanged {
-			touched[c.Type] = true
-		}
-	}
-	for typ := range touched {
-		if _, err := tx.StmtContext(ctx, s.stmts.stamp).ExecContext(ctx, typ); err != nil {
-			return nil, translate("bump stamp "+typ, err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, translate("commit", err)
-	}
-	return results, nil
-}
-
 type currentRow struct {
 	exists  bool
 	version int64

@@ -37,6 +37,7 @@ func Run(t *testing.T, open Opener) {
 		{"List", testList},
 		{"Stamp", testStamp},
 		{"ConcurrentUpdatesLoseNothing", testConcurrentUpdates},
+		{"ConcurrentFailuresStayTheirOwn", testConcurrentFailuresStayTheirOwn},
 		{"RenderSeesAssignedVersion", testRenderSeesAssignedVersion},
 		{"SearchClauses", testSearchClauses},
 		{"SearchPaging", testSearchPaging},

@@ -1,0 +1,171 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/madx-project/madx/store"
+)
+
+// Group commit. SQLite has one writer and every commit waits for fsync
+// (synchronous=FULL), so concurrent single-report writes would each pay a
+// whole fsync in turn. Instead one goroutine owns the writer connection:
+// every Write that arrives while a commit is in flight joins the next
+// transaction, each inside its own SAVEPOINT so that one request's failure
+// (a version conflict, a duplicate key) rolls back that request only. The
+// group commits once; every member returns only after that commit is
+// durable, so an acknowledged write is never lost.
+
+// maxGroup bounds how many requests share one transaction, so one commit
+// does not hold many large Bundles at once.
+const maxGroup = 64
+
+type writeReq struct {
+	ctx     context.Context
+	changes []store.Change
+	done    chan writeResp
+}
+
+type writeResp struct {
+	results []store.Result
+	err     error
+}
+
+// Write implements store.Store. It returns once the transaction holding the
+// changes is committed with synchronous=FULL.
+func (s *Store) Write(ctx context.Context, changes []store.Change) ([]store.Result, error) {
+	req := &writeReq{ctx: ctx, changes: changes, done: make(chan writeResp, 1)}
+	select {
+	case s.queue <- req:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("sqlite: write: %w", ctx.Err())
+	case <-s.quit:
+		return nil, fmt.Errorf("sqlite: write: store closed: %w", store.ErrUnavailable)
+	}
+	// Once queued, wait for the verdict even if ctx ends: returning early
+	// could report a failure for a write that then commits.
+	r := <-req.done
+	return r.results, r.err
+}
+
+// writer is the goroutine that owns the writer connection.
+func (s *Store) writer() {
+	defer close(s.writerDone)
+	for {
+		var first *writeReq
+		select {
+		case first = <-s.queue:
+		case <-s.quit:
+			// Answer whatever is still queued, then stop.
+			for {
+				select {
+				case r := <-s.queue:
+					r.done <- writeResp{err: fmt.Errorf("sqlite: write: store closed: %w", store.ErrUnavailable)}
+				default:
+					return
+				}
+			}
+		}
+		group := []*writeReq{first}
+	drain:
+		for len(group) < maxGroup {
+			select {
+			case r := <-s.queue:
+				group = append(group, r)
+			default:
+				break drain
+			}
+		}
+		s.commitGroup(group)
+	}
+}
+
+// commitGroup applies each request in its own savepoint and commits once.
+func (s *Store) commitGroup(group []*writeReq) {
+	fail := func(err error) {
+		for _, r := range group {
+			if r != nil {
+				r.done <- writeResp{err: err}
+			}
+		}
+	}
+	// The transaction must not die with one member's context: members are
+	// checked before they start, statements run on the background context.
+	ctx := context.Background()
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		fail(translate("begin write", err))
+		return
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+
+	// One timestamp for the whole transaction: it happens at one instant.
+	now := s.now().UTC().Truncate(time.Microsecond)
+	results := make([][]store.Result, len(group))
+	touched := map[string]bool{}
+	for i, r := range group {
+		if err := r.ctx.Err(); err != nil {
+			r.done <- writeResp{err: fmt.Errorf("sqlite: write: %w", err)}
+			group[i] = nil
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, "SAVEPOINT request"); err != nil {
+			fail(translate("savepoint", err))
+			return
+		}
+		res, types, err := s.applyAll(ctx, tx, r.changes, now)
+		if err != nil {
+			if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO request; RELEASE request"); rerr != nil {
+				r.done <- writeResp{err: err}
+				group[i] = nil
+				fail(translate("roll back to savepoint", rerr))
+				return
+			}
+			r.done <- writeResp{err: err}
+			group[i] = nil
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, "RELEASE request"); err != nil {
+			fail(translate("release savepoint", err))
+			return
+		}
+		results[i] = res
+		for t := range types {
+			touched[t] = true
+		}
+	}
+	for typ := range touched {
+		if _, err := tx.StmtContext(ctx, s.stmts.stamp).ExecContext(ctx, typ); err != nil {
+			fail(translate("bump stamp "+typ, err))
+			return
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		fail(translate("commit", err))
+		return
+	}
+	for i, r := range group {
+		if r != nil {
+			r.done <- writeResp{results: results[i]}
+		}
+	}
+}
+
+// applyAll applies one request's changes in order and returns the types it
+// changed (for the stamps).
+func (s *Store) applyAll(ctx context.Context, tx *sql.Tx, changes []store.Change, now time.Time) ([]store.Result, map[string]bool, error) {
+	results := make([]store.Result, len(changes))
+	touched := map[string]bool{}
+	for i, c := range changes {
+		var err error
+		if results[i], err = s.apply(ctx, tx, c, now); err != nil {
+			return nil, nil, err
+		}
+		if !results[i].Unchanged {
+			touched[c.Type] = true
+		}
+	}
+	return results, touched, nil
+}
