@@ -25,21 +25,21 @@ func TestSearchPlansUseIndexes(t *testing.T) {
 	measure := store.Clause{Any: []store.Cond{{Field: store.FieldMeasure, Value: "http://x/M"}, {Field: store.FieldMeasure, Op: store.OpPrefix, Value: "http://x/M|"}}}
 	period := store.Clause{Any: []store.Cond{{All: []store.Cond{{Field: store.FieldPeriodStart, Op: store.OpGE, Time: jan}, {Field: store.FieldPeriodEnd, Op: store.OpLE, Time: jan.AddDate(0, 1, 0)}}}}}
 	searches := map[string]store.Query{
-		"measure+period (the hot query)": {Type: "MeasureReport", Where: []store.Clause{measure, period}},
+		"measure+period (the hot query)":  {Type: "MeasureReport", Where: []store.Clause{measure, period}},
 		"measure+period sorted by period": {Type: "MeasureReport", Where: []store.Clause{measure, period}, Sort: store.Sort{Field: store.FieldPeriodStart, Desc: true}},
-		"subject":                       {Type: "MeasureReport", Where: []store.Clause{cond(store.FieldSubject, store.OpEq, "Location/a")}},
-		"period alone":                  {Type: "MeasureReport", Where: []store.Clause{period}},
-		"period lt":                     {Type: "MeasureReport", Where: []store.Clause{cond(store.FieldPeriodStart, store.OpLT, "")}},
-		"period gt":                     {Type: "MeasureReport", Where: []store.Clause{cond(store.FieldPeriodEnd, store.OpGT, "")}},
-		"date":                          {Type: "MeasureReport", Where: []store.Clause{cond(store.FieldDateStart, store.OpGE, "")}},
-		"status":                        {Type: "MeasureReport", Where: []store.Clause{cond(store.FieldStatus, store.OpEq, "complete")}},
-		"_id":                           {Type: "MeasureReport", Where: []store.Clause{cond(store.FieldID, store.OpEq, "r1")}},
-		"_lastUpdated":                  {Type: "MeasureReport", Where: []store.Clause{cond(store.FieldLastUpdated, store.OpGT, "")}},
-		"url":                           {Type: "Measure", Where: []store.Clause{cond(store.FieldURL, store.OpEq, "http://x/M")}},
-		"version":                       {Type: "Measure", Where: []store.Clause{cond(store.FieldVersion, store.OpEq, "1.0")}},
-		"token":                         {Type: "Location", Where: []store.Clause{cond(store.FieldToken, store.OpEq, "identifier=s|v")}},
-		"token prefix":                  {Type: "Location", Where: []store.Clause{cond(store.FieldToken, store.OpPrefix, "name=good")}},
-		"token contains":                {Type: "Location", Where: []store.Clause{cond(store.FieldToken, store.OpContains, "name=health")}},
+		"subject":                         {Type: "MeasureReport", Where: []store.Clause{cond(store.FieldSubject, store.OpEq, "Location/a")}},
+		"period alone":                    {Type: "MeasureReport", Where: []store.Clause{period}},
+		"period lt":                       {Type: "MeasureReport", Where: []store.Clause{cond(store.FieldPeriodStart, store.OpLT, "")}},
+		"period gt":                       {Type: "MeasureReport", Where: []store.Clause{cond(store.FieldPeriodEnd, store.OpGT, "")}},
+		"date":                            {Type: "MeasureReport", Where: []store.Clause{cond(store.FieldDateStart, store.OpGE, "")}},
+		"status":                          {Type: "MeasureReport", Where: []store.Clause{cond(store.FieldStatus, store.OpEq, "complete")}},
+		"_id":                             {Type: "MeasureReport", Where: []store.Clause{cond(store.FieldID, store.OpEq, "r1")}},
+		"_lastUpdated":                    {Type: "MeasureReport", Where: []store.Clause{cond(store.FieldLastUpdated, store.OpGT, "")}},
+		"url":                             {Type: "Measure", Where: []store.Clause{cond(store.FieldURL, store.OpEq, "http://x/M")}},
+		"version":                         {Type: "Measure", Where: []store.Clause{cond(store.FieldVersion, store.OpEq, "1.0")}},
+		"token":                           {Type: "Location", Where: []store.Clause{cond(store.FieldToken, store.OpEq, "identifier=s|v")}},
+		"token prefix":                    {Type: "Location", Where: []store.Clause{cond(store.FieldToken, store.OpPrefix, "name=good")}},
+		"token contains":                  {Type: "Location", Where: []store.Clause{cond(store.FieldToken, store.OpContains, "name=health")}},
 	}
 	for name, q := range searches {
 		query, args, err := searchSQL(q)

@@ -283,7 +283,6 @@ func historySQL(q store.HistoryQuery) (string, []any) {
 	return query, append(args, q.Count+1)
 }
 
-
 // canonicalURL reports whether c is "measure = url" in a clause that also
 // holds "measure starts with url|": together, "the url part is url".
 func canonicalURL(cl store.Clause, c store.Cond) (string, bool) {

@@ -168,7 +168,7 @@ CREATE TABLE IF NOT EXISTS current (
 	report_key   TEXT,
 	hash         TEXT,
 	-- The canonical url of measure, without |version (search by url).
-	measure_url  TEXT GENERATED ALWAYS AS (`+measureURL+`) VIRTUAL,
+	measure_url  TEXT GENERATED ALWAYS AS (` + measureURL + `) VIRTUAL,
 	PRIMARY KEY (type, id)
 ) WITHOUT ROWID;
 CREATE UNIQUE INDEX IF NOT EXISTS current_report_key ON current(report_key) WHERE report_key IS NOT NULL AND deleted = 0;
