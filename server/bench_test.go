@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -77,6 +78,33 @@ func BenchmarkPutReport(b *testing.B) {
 			for i := range b.N {
 				serve(b, h, "PUT", "/fhir/MeasureReport/"+ids[i], bodies[i], http.StatusCreated)
 			}
+			reportRates(b, b.N, cpu)
+		})
+	}
+}
+
+// BenchmarkPutReportConcurrent is the same PUT from 8 clients at once,
+// as many facilities send before a reporting deadline.
+func BenchmarkPutReportConcurrent(b *testing.B) {
+	template := string(testdata(b, "madx/reports/MeasureReport-mADX-MeasureReport-example-literal-subject.json"))
+	for _, e := range benchEngines(b) {
+		b.Run(e.name+"/clients=8", func(b *testing.B) {
+			h := benchServer(b, e.open(b))
+			bodies := make([][]byte, b.N)
+			ids := make([]string, b.N)
+			for i := range b.N {
+				ids[i], bodies[i] = reportBody(template, i)
+			}
+			var next atomic.Int64
+			b.SetParallelism(4) // 4 x GOMAXPROCS(2) = 8 clients
+			b.ResetTimer()
+			cpu := cpuTime()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					i := next.Add(1) - 1
+					serve(b, h, "PUT", "/fhir/MeasureReport/"+ids[i], bodies[i], http.StatusCreated)
+				}
+			})
 			reportRates(b, b.N, cpu)
 		})
 	}

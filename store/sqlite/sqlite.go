@@ -89,6 +89,9 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	// Checkpoint the WAL every ~64 MiB rather than every 4 MiB: fewer
 	// fsyncs of the main file under a burst of reports.
 	q.Add("_pragma", "wal_autocheckpoint(4096)")
+	// Group commit puts each request in a SAVEPOINT, whose statement
+	// journal would otherwise be a temp file written page by page.
+	q.Add("_pragma", "temp_store(MEMORY)")
 	q.Set("_journal_mode", "WAL")
 	q.Set("_synchronous", "FULL")
 	q.Set("_busy_timeout", "10000")
