@@ -113,5 +113,8 @@ func dateConds(prefix string, lo, hi time.Time, start, end store.Field, now time
 		d = max(d/10, 24*time.Hour)
 		return []store.Cond{{All: []store.Cond{c(start, store.OpLE, hi.Add(d)), c(end, store.OpGE, lo.Add(-d))}}}
 	}
-	return []store.Cond{{All: []store.Cond{c(start, store.OpGE, lo), c(end, store.OpLE, hi)}}}
+	// eq. The last two comparisons follow from the first two (a range
+	// starts before it ends) but bound the index scan on either field from
+	// both sides: "period=2025-03" reads March, not everything since March.
+	return []store.Cond{{All: []store.Cond{c(start, store.OpGE, lo), c(end, store.OpLE, hi), c(start, store.OpLE, hi), c(end, store.OpGE, lo)}}}
 }
