@@ -87,7 +87,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	// (BenchmarkPutReport in server; Bundles were equal).
 	// Checkpoint the WAL every ~64 MiB rather than every 4 MiB: fewer
 	// fsyncs of the main file under a burst of reports.
-	q.Add("_pragma", "wal_autocheckpoint(4096)")
+	q.Add("_pragma", "wal_autocheckpoint(16384)") // pages of 4 KiB
 	// Group commit puts each request in a SAVEPOINT, whose statement
 	// journal would otherwise be a temp file written page by page.
 	q.Add("_pragma", "temp_store(MEMORY)")
