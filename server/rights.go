@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	locpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/location_go_proto"
@@ -168,4 +169,92 @@ func orNone(s string) string {
 		return "no known subject"
 	}
 	return s
+}
+
+// coveredLocations lists every Location (as "Location/<id>") the rights
+// cover, for narrowing a search to what the caller may read.
+func (g *facilityGraph) coveredLocations(rights []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	consider := func(id string) {
+		ref := "Location/" + id
+		if !seen[ref] {
+			seen[ref] = true
+			if g.covers(rights, ref) {
+				out = append(out, ref)
+			}
+		}
+	}
+	for id := range g.locParent {
+		consider(id)
+	}
+	for id := range g.locOrg {
+		consider(id)
+	}
+	for _, ids := range g.locIdent {
+		for _, id := range ids {
+			consider(id)
+		}
+	}
+	for _, r := range rights {
+		if id, ok := strings.CutPrefix(r, "Location/"); ok {
+			consider(id)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// limitSearch narrows a MeasureReport search to the subjects the caller
+// may read (QRPH-58 2:3.58.6; the same rule as reading one report): one
+// more AND-ed clause whose alternatives are the covered Locations. A
+// caller with jurisdiction-wide reads is not limited.
+func (s *Server) limitSearch(ctx context.Context, q *store.Query) error {
+	if q.Type != "MeasureReport" {
+		return nil
+	}
+	p, ok := auth.FromContext(ctx)
+	if ok && (p.AllFacilities() || p.HasScope(auth.ScopeJurisdictionRead)) {
+		return nil
+	}
+	if !ok && !s.opts.Security.enabled() {
+		return nil // no authentication configured: nothing to limit
+	}
+	sn, err := s.snapshotOf(ctx)
+	if err != nil {
+		return err
+	}
+	var allowed []string
+	if ok {
+		allowed = sn.graph.coveredLocations(p.Rights)
+	}
+	clause := store.Clause{}
+	for _, ref := range allowed {
+		clause.Any = append(clause.Any, store.Cond{Field: store.FieldSubject, Op: store.OpEq, Value: ref})
+	}
+	if len(clause.Any) == 0 {
+		// Nothing is covered: a condition no report meets.
+		clause.Any = []store.Cond{{Field: store.FieldSubject, Op: store.OpEq, Value: "Location/\x00none"}}
+	}
+	q.Where = append(q.Where, clause)
+	return nil
+}
+
+// requireJurisdictionRead guards the change feeds: they list every
+// facility's reports, so a facility-limited caller gets 403 and is pointed
+// to search, which is limited to its own.
+func (s *Server) requireJurisdictionRead(ctx context.Context, typ string) error {
+	if typ != "" && typ != "MeasureReport" {
+		return nil
+	}
+	p, ok := auth.FromContext(ctx)
+	if !s.opts.Security.enabled() && !ok {
+		return nil
+	}
+	if ok && (p.AllFacilities() || p.HasScope(auth.ScopeJurisdictionRead)) {
+		return nil
+	}
+	return oo.Errorf(http.StatusForbidden, oo.Forbidden, "",
+		"The change feed lists every facility's reports; it needs the scope %s or rights to all facilities (madx_subjects *). This client's rights are %s: search MeasureReport (e.g. ?_lastUpdated=gt...) to list its own reports.",
+		auth.ScopeJurisdictionRead, rightsText(p))
 }

@@ -55,6 +55,9 @@ func (s *Server) search(c *gin.Context) (*answer, error) {
 		return nil, err
 	}
 	q := req.query
+	if err := s.limitSearch(c.Request.Context(), &q); err != nil {
+		return nil, err
+	}
 	if req.count {
 		q.Count, q.Total = 0, true
 	}

@@ -103,3 +103,54 @@ func pollAs(t *testing.T, c *client, statusURL, token string) response {
 	t.Fatalf("submission %s did not finish", statusURL)
 	return response{}
 }
+
+// TestSearchLimitedToRights: a facility searching MeasureReports finds its
+// own reports only, and may not read the jurisdiction-wide change feeds; a
+// token with the jurisdiction-wide read scope sees everything.
+func TestSearchLimitedToRights(t *testing.T) {
+	k := newTokenKit(t)
+	forEachSecuredEngine(t, k.security(), func(t *testing.T, c *client) {
+		admin := k.admin()
+		loadDefinitionsAs(c, admin)
+		for _, f := range []string{"HealthPost1", "HealthPost2"} {
+			tok := k.token(k.claims(f, "system/MeasureReport.write", "Location/"+f))
+			if r := c.do("PUT", "/MeasureReport/s-"+f, report(t, "s-"+f, f, 4), "Authorization", "Bearer "+tok); r.status != http.StatusCreated {
+				t.Fatalf("PUT for %s: %d %s", f, r.status, r)
+			}
+		}
+		ids := func(r response) []string {
+			t.Helper()
+			var out []string
+			entries, _ := r.json(t)["entry"].([]any)
+			for _, e := range entries {
+				res, _ := e.(map[string]any)["resource"].(map[string]any)
+				if res["resourceType"] == "MeasureReport" {
+					out = append(out, res["id"].(string))
+				}
+			}
+			return out
+		}
+		hp1 := k.token(k.claims("healthpost-1", "system/MeasureReport.read", "Location/HealthPost1"))
+		r := c.do("GET", "/MeasureReport", nil, "Authorization", "Bearer "+hp1)
+		if got := ids(r); r.status != http.StatusOK || len(got) != 1 || got[0] != "s-HealthPost1" {
+			t.Errorf("HealthPost1's search: %d %v, want only s-HealthPost1", r.status, got)
+		}
+		r = c.do("GET", "/MeasureReport?subject=Location/HealthPost2", nil, "Authorization", "Bearer "+hp1)
+		if got := ids(r); r.status != http.StatusOK || len(got) != 0 {
+			t.Errorf("HealthPost1 searching HealthPost2's reports: %d %v, want none", r.status, got)
+		}
+		for _, feed := range []string{"/MeasureReport/_history", "/_history"} {
+			if r := c.do("GET", feed, nil, "Authorization", "Bearer "+hp1); r.status != http.StatusForbidden {
+				t.Errorf("facility reading %s: %d, want 403", feed, r.status)
+			}
+		}
+		all := k.token(k.claims("district", "system/MeasureReport.read madx/jurisdiction.read"))
+		r = c.do("GET", "/MeasureReport", nil, "Authorization", "Bearer "+all)
+		if got := ids(r); r.status != http.StatusOK || len(got) != 2 {
+			t.Errorf("jurisdiction-wide search: %d %v, want both reports", r.status, got)
+		}
+		if r := c.do("GET", "/MeasureReport/_history", nil, "Authorization", "Bearer "+all); r.status != http.StatusOK {
+			t.Errorf("jurisdiction-wide feed: %d %s", r.status, r)
+		}
+	})
+}
