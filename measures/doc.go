@@ -13,5 +13,5 @@
 // warning for something accepted but worth reporting; each carries a
 // FHIRPath expression in R4/HAPI style with indexes
 // (MeasureReport.group[0].stratifier[1].stratum[3].component[0].value), or,
-// for a missing element, the path of its parent. RULES.md lists every rule.
+// for a missing element, the path of its parent. docs/validation.md lists every rule.
 package measures

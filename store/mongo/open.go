@@ -2,7 +2,7 @@
 // official driver (v2). It runs on a replica set or sharded cluster (where
 // multi-change writes use server transactions), and degrades to a
 // documented protocol of its own on deployments without transactions (a
-// standalone mongod, FerretDB): see DESIGN.md.
+// standalone mongod, FerretDB): see docs/storage.md.
 package mongo
 
 import (

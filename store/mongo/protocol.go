@@ -12,7 +12,7 @@ import (
 
 // The no-transaction protocol: how several resources are written at once
 // where the server has no multi-document transactions (standalone mongod,
-// FerretDB), without readers ever seeing half of it. See DESIGN.md.
+// FerretDB), without readers ever seeing half of it. See docs/storage.md.
 //
 //  1. insert a txn record {state: pending, keys, hist, claims}
 //  2. claim the report keys the write takes or frees (claims.go)
