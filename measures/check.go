@@ -92,8 +92,8 @@ func (c *checker) period(p *dtpb.Period) {
 	case p.GetEnd() == nil:
 		c.required("MeasureReport.period", "MeasureReport.period.end", "a reporting period has both ends")
 	case !periodOrdered(p.GetStart(), p.GetEnd()):
-		lo, _ := span(p.GetStart())
-		_, hi := span(p.GetEnd())
+		lo, _ := Span(p.GetStart())
+		_, hi := Span(p.GetEnd())
 		c.fatal(oo.Invariant, "MeasureReport.period",
 			"MeasureReport.period ends (%s) before it starts (%s); FHIR invariant per-1 requires start <= end",
 			day(hi-1, p.GetEnd().GetTimezone()), day(lo, p.GetStart().GetTimezone()))

@@ -38,11 +38,11 @@ func ReportKey(r *mrpb.MeasureReport, subject SubjectRef) string {
 	}
 	var first, last string
 	if s := r.GetPeriod().GetStart(); s != nil {
-		lo, _ := span(s)
+		lo, _ := Span(s)
 		first = day(lo, s.GetTimezone())
 	}
 	if e := r.GetPeriod().GetEnd(); e != nil {
-		_, hi := span(e)
+		_, hi := Span(e)
 		last = day(hi-1, e.GetTimezone())
 	}
 	return url + " " + subj + " " + first + " " + last

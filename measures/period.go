@@ -6,12 +6,12 @@ import (
 	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
 )
 
-// span returns the interval a FHIR dateTime denotes, honoring its
+// Span returns the interval a FHIR dateTime denotes, honoring its
 // precision: [lo, hi) in Unix microseconds. "2025-01-31" is the whole day,
 // "2025-01" the whole month. google/fhir stores a partial date as the
 // instant it starts at in its time zone, so the end is found by adding one
 // unit of the precision on the calendar of that zone.
-func span(dt *dtpb.DateTime) (lo, hi int64) {
+func Span(dt *dtpb.DateTime) (lo, hi int64) {
 	lo = dt.GetValueUs()
 	off := int64(zoneOffset(dt.GetTimezone()))
 	// Calendar arithmetic on the local wall clock, expressed in UTC so that
@@ -63,8 +63,8 @@ func zoneOffset(tz string) int {
 // instant of end's interval, so 2025-01-01..2025-01-01 is a valid one-day
 // period and 2025-01-31..2025-01-01 is not.
 func periodOrdered(start, end *dtpb.DateTime) bool {
-	lo, _ := span(start)
-	_, hi := span(end)
+	lo, _ := Span(start)
+	_, hi := Span(end)
 	return lo < hi
 }
 

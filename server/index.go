@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/madx-project/madx/measures"
 	"github.com/madx-project/madx/store"
 )
 
@@ -197,31 +198,13 @@ func snakeToType(s string) string {
 }
 
 // dateTimeRange returns the instants a FHIR dateTime covers at its
-// precision: 2025-01-31 covers the whole day (FHIR R4 search.html#date).
+// precision, both ends included: 2025-01-31 covers the whole day (FHIR R4
+// search.html#date). The calendar arithmetic is measures.Span's, which
+// needs no time zone database.
 func dateTimeRange(dt *dpb.DateTime) (lo, hi time.Time) {
 	if dt == nil || (dt.GetValueUs() == 0 && dt.GetPrecision() == dpb.DateTime_PRECISION_UNSPECIFIED) {
 		return time.Time{}, time.Time{}
 	}
-	loc := time.UTC
-	if tz, err := time.LoadLocation(dt.GetTimezone()); err == nil && dt.GetTimezone() != "" {
-		loc = tz
-	} else if t, err := time.Parse("-07:00", dt.GetTimezone()); err == nil {
-		loc = t.Location()
-	}
-	lo = time.UnixMicro(dt.GetValueUs()).In(loc)
-	switch dt.GetPrecision() {
-	case dpb.DateTime_YEAR:
-		hi = lo.AddDate(1, 0, 0)
-	case dpb.DateTime_MONTH:
-		hi = lo.AddDate(0, 1, 0)
-	case dpb.DateTime_DAY:
-		hi = lo.AddDate(0, 0, 1)
-	case dpb.DateTime_SECOND:
-		hi = lo.Add(time.Second)
-	case dpb.DateTime_MILLISECOND:
-		hi = lo.Add(time.Millisecond)
-	default:
-		hi = lo.Add(time.Microsecond)
-	}
-	return lo.UTC(), hi.Add(-time.Microsecond).UTC()
+	l, h := measures.Span(dt)
+	return time.UnixMicro(l).UTC(), time.UnixMicro(h - 1).UTC()
 }
