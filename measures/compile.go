@@ -12,10 +12,6 @@ import (
 	oo "github.com/madx-project/madx/operationoutcome"
 )
 
-// incomplete is the R4 IssueType for "not all the data needed was
-// available"; operationoutcome does not list it yet.
-const incomplete oo.IssueType = "incomplete"
-
 // Options tune Compile. The zero value is the conformant default: terminology
 // gaps are warnings and subjects are checked against the Registry.
 type Options struct {
@@ -194,7 +190,7 @@ func compileComponent(e *expander, artifacts map[string]labelled, label, expr st
 		if opts.StrictTerminology {
 			consequence = "such codes are rejected (strict terminology)"
 		}
-		issues = append(issues, oo.Issuef(oo.SeverityWarning, incomplete, raExpr,
+		issues = append(issues, oo.Issuef(oo.SeverityWarning, oo.Incomplete, raExpr,
 			"the %s %s of relatedArtifact '%s' cannot be fully expanded (%s); %s", x.kind, cd.artifact, label, joinGaps(x.gaps), consequence))
 	}
 	return cd, issues, nil

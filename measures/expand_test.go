@@ -139,7 +139,7 @@ func TestCompileIssues(t *testing.T) {
 			withoutTB[k] = v
 		}
 	}
-	fragmentWarning := issueShape{warning, incomplete, "Measure.relatedArtifact[0]"}
+	fragmentWarning := issueShape{warning, oo.Incomplete, "Measure.relatedArtifact[0]"}
 	tests := []struct {
 		name string
 		term Terminology

@@ -44,7 +44,7 @@ type expansion struct {
 	set   *codeSet
 	found bool
 	kind  string   // "ValueSet" or "CodeSystem"
-	gaps  []string // why the set is incomplete, for Compile warnings
+	gaps  []string // why the set is oo.Incomplete, for Compile warnings
 }
 
 func newExpander(ctx context.Context, t Terminology) *expander {

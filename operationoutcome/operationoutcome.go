@@ -50,6 +50,9 @@ const (
 	Throttled     IssueType = "throttled"
 	Informational IssueType = "informational"
 	Transient     IssueType = "transient"
+	// Incomplete: not all the data needed was available (e.g. a value set
+	// that could not be fully expanded).
+	Incomplete IssueType = "incomplete"
 )
 
 // Issue is one OperationOutcome.issue. Diagnostics is the human text that
