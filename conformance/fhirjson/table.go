@@ -1,8 +1,10 @@
 package fhirjson
 
 import (
+	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unicode"
 
 	"google.golang.org/protobuf/proto"
@@ -81,6 +83,10 @@ type msgInfo struct {
 	// internal names Reference members that jsonformat reads but FHIR
 	// does not have; they are rejected as unknown (strictly).
 	internal map[string]bool
+	// goType is the generated Go struct, nil if there is none (encoding
+	// needs it); encPlan caches the encoding plan (encplan.go).
+	goType  reflect.Type
+	encPlan atomic.Pointer[encPlan]
 }
 
 // fieldInfo describes one field of a message.
@@ -216,7 +222,7 @@ func primKindOf(d protoreflect.MessageDescriptor) primKind {
 }
 
 func buildInfo(d protoreflect.MessageDescriptor) *msgInfo {
-	mi := &msgInfo{desc: d, keys: map[string]*keyInfo{}}
+	mi := &msgInfo{desc: d, keys: map[string]*keyInfo{}, goType: goStructOf(d)}
 	switch {
 	case isPrimitiveDesc(d):
 		mi.kind = nodePrimitive
