@@ -3,6 +3,7 @@ package fhirjson
 import (
 	"fmt"
 	"math"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,7 +41,7 @@ func (d *decoder) temporal(m protoreflect.Message, cm *msgInfo, text []byte) boo
 	s := string(text)
 	switch cm.prim {
 	case primDate:
-		if v, ok := m.Interface().(*dpb.Date); ok && dateOK(s) {
+		if v, ok := asGo[dpb.Date](m, cm, dateType); ok && dateOK(s) {
 			if us, prec, ok := parseDate(s); ok {
 				v.ValueUs, v.Precision, v.Timezone = us, prec, "UTC"
 				return true
@@ -48,7 +49,7 @@ func (d *decoder) temporal(m protoreflect.Message, cm *msgInfo, text []byte) boo
 		}
 		d.addf(operationoutcome.Value, false, "expected a date (YYYY, YYYY-MM or YYYY-MM-DD, a real calendar day), found %s", quote(text))
 	case primDateTime:
-		if v, ok := m.Interface().(*dpb.DateTime); ok && dateTimeOK(s) {
+		if v, ok := asGo[dpb.DateTime](m, cm, dateTimeType); ok && dateTimeOK(s) {
 			if us, prec, tz, ok := parseDateTime(s); ok {
 				v.ValueUs, v.Precision, v.Timezone = us, dpb.DateTime_Precision(prec), tz
 				return true
@@ -56,7 +57,7 @@ func (d *decoder) temporal(m protoreflect.Message, cm *msgInfo, text []byte) boo
 		}
 		d.addf(operationoutcome.Value, false, "expected a dateTime (YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDThh:mm:ss[.f] with Z or ±hh:mm), found %s", quote(text))
 	case primInstant:
-		if v, ok := m.Interface().(*dpb.Instant); ok && instantOK(s) {
+		if v, ok := asGo[dpb.Instant](m, cm, instantType); ok && instantOK(s) {
 			if us, prec, tz, ok := parseSeconds(s, true); ok {
 				v.ValueUs, v.Precision, v.Timezone = us, dpb.Instant_Precision(prec), tz
 				return true
@@ -64,7 +65,7 @@ func (d *decoder) temporal(m protoreflect.Message, cm *msgInfo, text []byte) boo
 		}
 		d.addf(operationoutcome.Value, false, "expected an instant (YYYY-MM-DDThh:mm:ss[.f] with Z or ±hh:mm), found %s", quote(text))
 	case primTime:
-		if v, ok := m.Interface().(*dpb.Time); ok && timeOK(s) {
+		if v, ok := asGo[dpb.Time](m, cm, timeType); ok && timeOK(s) {
 			if t, err := time.Parse(layoutTime, s); err == nil {
 				v.ValueUs = t.Sub(midnight).Nanoseconds() / int64(time.Microsecond)
 				v.Precision = dpb.Time_Precision(fracPrecision(s))
@@ -74,6 +75,15 @@ func (d *decoder) temporal(m protoreflect.Message, cm *msgInfo, text []byte) boo
 		d.addf(operationoutcome.Value, false, "expected a time (hh:mm:ss[.f]), found %s", quote(text))
 	}
 	return false
+}
+
+// asGo returns the Go struct of m when cm is the generated type T,
+// without m.Interface(), which goes through package reflect.
+func asGo[T any](m protoreflect.Message, cm *msgInfo, t reflect.Type) (*T, bool) {
+	if cm.goType != t {
+		return nil, false
+	}
+	return (*T)(structPointer(m)), true
 }
 
 var midnight, _ = time.Parse(layoutTime, "00:00:00")

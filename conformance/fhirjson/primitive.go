@@ -122,7 +122,7 @@ func (d *decoder) primitiveValue(m protoreflect.Message, cm *msgInfo) bool {
 			return d.wrongType(cm, "true or false")
 		}
 		if d.readLiteral() == "true" {
-			m.Set(cm.valueFD, protoreflect.ValueOfBool(true))
+			setBool(m, cm, true)
 		}
 		return d.err == nil
 	case primInteger, primPositiveInt, primUnsignedInt, primDecimal:
@@ -278,6 +278,6 @@ func (d *decoder) enumCode(m protoreflect.Message, cm *msgInfo, text []byte) boo
 		d.addf(operationoutcome.CodeInvalid, false, "expected a code from %s, found %s", cm.enum.valueSet, quote(text))
 		return false
 	}
-	m.Set(cm.valueFD, protoreflect.ValueOfEnum(n))
+	setEnum(m, cm, n)
 	return true
 }

@@ -2,57 +2,70 @@ package fhirjson
 
 import (
 	"net/url"
+	"unsafe"
 
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	dpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
 )
 
-// setString sets a string-valued primitive. The core types are set through
-// their Go fields: protoreflect's Set goes through package reflect and
-// costs several times more, and these are most of a MeasureReport.
-func setString(m protoreflect.Message, cm *msgInfo, s string) {
-	switch v := m.Interface().(type) {
-	case *dpb.String:
-		v.Value = s
-	case *dpb.Code:
-		v.Value = s
-	case *dpb.Uri:
-		v.Value = s
-	case *dpb.Canonical:
-		v.Value = s
-	case *dpb.Id:
-		v.Value = s
-	case *dpb.Url:
-		v.Value = s
-	case *dpb.Markdown:
-		v.Value = s
-	case *dpb.Decimal:
-		v.Value = s
-	default:
-		m.Set(cm.valueFD, protoreflect.ValueOfString(s))
+// valueField returns the address of a primitive's value in its Go struct,
+// or nil when the plan could not locate it. Setting values there skips
+// protoreflect's Set and the m.Interface() a type switch needs, both of
+// which go through package reflect; primitives are most of a
+// MeasureReport. The decoder only builds generated messages, whose
+// protoreflect view is the struct itself (see structPointer).
+func valueField(m protoreflect.Message, cm *msgInfo) unsafe.Pointer {
+	pl := cm.plan()
+	if !pl.valOK || cm.goType == nil {
+		return nil
 	}
+	return unsafe.Add(structPointer(m), pl.valOff)
+}
+
+// setString sets a string-valued primitive.
+func setString(m protoreflect.Message, cm *msgInfo, s string) {
+	if v := valueField(m, cm); v != nil && cm.prim != primEnumCode {
+		*(*string)(v) = s
+		return
+	}
+	m.Set(cm.valueFD, protoreflect.ValueOfString(s))
 }
 
 // setUint32 sets a positiveInt or unsignedInt.
 func setUint32(m protoreflect.Message, cm *msgInfo, n uint32) {
-	switch v := m.Interface().(type) {
-	case *dpb.PositiveInt:
-		v.Value = n
-	case *dpb.UnsignedInt:
-		v.Value = n
-	default:
-		m.Set(cm.valueFD, protoreflect.ValueOfUint32(n))
+	if v := valueField(m, cm); v != nil {
+		*(*uint32)(v) = n
+		return
 	}
+	m.Set(cm.valueFD, protoreflect.ValueOfUint32(n))
 }
 
 // setInt32 sets an integer.
 func setInt32(m protoreflect.Message, cm *msgInfo, n int32) {
-	if v, ok := m.Interface().(*dpb.Integer); ok {
-		v.Value = n
+	if v := valueField(m, cm); v != nil {
+		*(*int32)(v) = n
 		return
 	}
 	m.Set(cm.valueFD, protoreflect.ValueOfInt32(n))
+}
+
+// setBool sets a boolean.
+func setBool(m protoreflect.Message, cm *msgInfo, b bool) {
+	if v := valueField(m, cm); v != nil {
+		*(*bool)(v) = b
+		return
+	}
+	m.Set(cm.valueFD, protoreflect.ValueOfBool(b))
+}
+
+// setEnum sets a value-set bound code held as an enum.
+func setEnum(m protoreflect.Message, cm *msgInfo, n protoreflect.EnumNumber) {
+	if v := valueField(m, cm); v != nil {
+		*(*int32)(v) = int32(n)
+		return
+	}
+	m.Set(cm.valueFD, protoreflect.ValueOfEnum(n))
 }
 
 // uriCache remembers the last URIs that parsed, per decode: a report
