@@ -267,13 +267,13 @@ func (d *decoder) member(msg protoreflect.Message, k *keyInfo, base int) {
 		}
 	case nodeContained:
 		if d.wantObject() {
-			if target := mutable(msg, fi); !d.deferEntry(target) {
+			if target := d.mutable(msg, fi); !d.deferEntry(target) {
 				d.decodeResource(target, false)
 			}
 		}
 	default:
 		if d.wantObject() {
-			d.complex(mutable(msg, fi), fi, cm)
+			d.complex(d.mutable(msg, fi), fi, cm)
 		}
 	}
 }
@@ -329,25 +329,25 @@ func (d *decoder) repeated(msg protoreflect.Message, fi *fieldInfo, k *keyInfo, 
 		case twinSeen:
 			d.primitiveElement(list.Get(i).Message(), cm, k.underscore, true)
 		case cm.kind == nodePrimitive:
-			d.primitiveElement(appendNew(msg, fi), cm, k.underscore, false)
+			d.primitiveElement(d.appendNew(msg, fi), cm, k.underscore, false)
 		case cm.kind == nodeContained:
 			if d.wantObject() {
-				d.decodeResource(appendNew(msg, fi), false)
+				d.decodeResource(d.appendNew(msg, fi), false)
 			}
 		case isContainedAny(fi):
 			if d.wantObject() {
-				d.containedAny(appendNew(msg, fi))
+				d.containedAny(d.appendNew(msg, fi))
 			}
 		case fi.fd == bundleEntryFD && len(d.steps) == 2:
 			// A top-level Bundle's entry: its problems are kept per entry.
 			if d.wantObject() {
 				d.entry = i
-				d.complex(appendNew(msg, fi), fi, cm)
+				d.complex(d.appendNew(msg, fi), fi, cm)
 				d.entry = -1
 			}
 		default:
 			if d.wantObject() {
-				d.complex(appendNew(msg, fi), fi, cm)
+				d.complex(d.appendNew(msg, fi), fi, cm)
 			}
 		}
 		i++

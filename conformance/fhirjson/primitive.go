@@ -24,7 +24,7 @@ func (d *decoder) primitiveMember(msg protoreflect.Message, fi *fieldInfo, cm *m
 		}
 		return
 	}
-	d.primitiveValue(mutable(msg, fi), cm)
+	d.primitiveValue(d.mutable(msg, fi), cm)
 }
 
 // primitiveExtension reads "_name": {id, extension} for a singular
@@ -39,7 +39,7 @@ func (d *decoder) primitiveExtension(msg protoreflect.Message, fi *fieldInfo, cm
 		mergePrimitive(msg.Mutable(fi.fd).Message(), tmp)
 		return
 	}
-	d.extensionObject(mutable(msg, fi), cm)
+	d.extensionObject(d.mutable(msg, fi), cm)
 }
 
 // primitiveElement reads one element of a primitive array, either a value
