@@ -389,7 +389,7 @@ func (d *decoder) finishObject(msg protoreflect.Message, mi *msgInfo, base int) 
 		return
 	}
 	for _, fi := range mi.required {
-		if !msg.Has(fi.fd) {
+		if !has(msg, fi) {
 			d.addf(operationoutcome.Required, false, "missing required element %q", requiredName(fi))
 		}
 	}

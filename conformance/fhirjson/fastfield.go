@@ -116,6 +116,19 @@ func viewWith(itab, p unsafe.Pointer) protoreflect.Message {
 	return m.ProtoReflect()
 }
 
+// has is msg.Has(fi.fd) without protoreflect, whose Has goes through
+// reflect.NewAt for message fields.
+func has(msg protoreflect.Message, fi *fieldInfo) bool {
+	if !fi.fast.ok {
+		return msg.Has(fi.fd)
+	}
+	slot := unsafe.Add(structPointer(msg), fi.fast.offset)
+	if fi.repeated {
+		return len(*(*[]unsafe.Pointer)(slot)) > 0
+	}
+	return *(*unsafe.Pointer)(slot) != nil
+}
+
 // mutable returns the field's message, creating it if unset.
 func (d *decoder) mutable(m protoreflect.Message, fi *fieldInfo) protoreflect.Message {
 	if !fi.fast.ok {

@@ -16,7 +16,7 @@ func (d *decoder) primitiveMember(msg protoreflect.Message, fi *fieldInfo, cm *m
 		d.skipValue(d.depth)
 		return
 	}
-	if msg.Has(fi.fd) {
+	if has(msg, fi) {
 		// "_name" came first: merge the value into what it built.
 		tmp := msg.NewField(fi.fd).Message()
 		if d.primitiveValue(tmp, cm) {
@@ -33,7 +33,7 @@ func (d *decoder) primitiveExtension(msg protoreflect.Message, fi *fieldInfo, cm
 	if !d.wantExtensionObject(cm) {
 		return
 	}
-	if msg.Has(fi.fd) {
+	if has(msg, fi) {
 		tmp := msg.NewField(fi.fd).Message()
 		d.extensionObject(tmp, cm)
 		mergePrimitive(msg.Mutable(fi.fd).Message(), tmp)
