@@ -3,9 +3,7 @@ package fhirxml
 import (
 	"bytes"
 	"encoding/xml"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -13,6 +11,7 @@ import (
 	"github.com/google/fhir/go/jsonformat/fhirvalidate"
 	bundlepb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/bundle_and_contained_resource_go_proto"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	oo "github.com/madx-project/madx/operationoutcome"
 )
@@ -45,6 +44,9 @@ type Decoder struct {
 	// day, month or year), as jsonformat.NewUnmarshaller's tz argument; nil
 	// means UTC.
 	TimeZone *time.Location
+	// noScanner decodes with encoding/xml only; tests compare the two
+	// paths with it.
+	noScanner bool
 }
 
 // Unmarshal decodes one FHIR R4 resource in XML with a zero Decoder. See
@@ -79,20 +81,29 @@ func (dc Decoder) Unmarshal(data []byte) (proto.Message, error) {
 	if err := st.start(data); err != nil {
 		return nil, err
 	}
-	cr := &bundlepb.ContainedResource{}
-	root, err := st.prolog()
+	// The scanner decodes the common shape of FHIR XML without
+	// encoding/xml's cost. Whatever it does not take on, and every body
+	// with a problem, is decoded again from the start with encoding/xml,
+	// so verdicts and diagnostics are those of the strict reader.
+	var cr *bundlepb.ContainedResource
+	var res protoreflect.Message
+	err := errFallback
+	if !dc.noScanner {
+		fast := *st
+		fast.tz = newScanner(fast.data)
+		cr, res, err = fast.decode()
+		if err == nil && len(fast.issues) > 0 {
+			err = errFallback
+		}
+	}
 	if err != nil {
-		return nil, err
-	}
-	res, err := st.resource(root, cr.ProtoReflect(), "")
-	if err != nil {
-		return nil, err
-	}
-	if err := st.epilog(); err != nil {
-		return nil, err
-	}
-	if len(st.issues) > 0 {
-		return nil, oo.New(http.StatusBadRequest, st.issues...)
+		st.tz = newStdTokenizer(st)
+		if cr, res, err = st.decode(); err != nil {
+			return nil, err
+		}
+		if len(st.issues) > 0 {
+			return nil, oo.New(http.StatusBadRequest, st.issues...)
+		}
 	}
 	// Only a cleanly parsed resource is validated, as in jsonformat:
 	// after a parse problem, missing-element reports would be noise.
@@ -106,6 +117,24 @@ func (dc Decoder) Unmarshal(data []byte) (proto.Message, error) {
 	return res.Interface(), nil
 }
 
+// decode reads the whole body through st.tz. Element-level problems are
+// left in st.issues.
+func (st *decodeState) decode() (*bundlepb.ContainedResource, protoreflect.Message, error) {
+	cr := &bundlepb.ContainedResource{}
+	root, err := st.prolog()
+	if err != nil {
+		return nil, nil, err
+	}
+	res, err := st.resource(root, cr.ProtoReflect(), "")
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := st.epilog(); err != nil {
+		return nil, nil, err
+	}
+	return cr, res, nil
+}
+
 func orDefault(n, def int) int {
 	if n <= 0 {
 		return def
@@ -116,7 +145,7 @@ func orDefault(n, def int) int {
 // decodeState is one decoding pass.
 type decodeState struct {
 	data        []byte
-	xd          *xml.Decoder
+	tz          tokenizer
 	loc         *time.Location
 	maxDepth    int
 	maxElements int
@@ -124,16 +153,13 @@ type decodeState struct {
 	elements    int
 	// tokStart is the offset of the token last returned by next, used to
 	// keep the narrative div as written.
-	tokStart int64
-	// charset is the encoding an XML declaration named, if not UTF-8.
-	charset string
-	issues  []oo.Issue
+	tokStart int
+	issues   []oo.Issue
 }
 
 var (
-	utf8BOM    = []byte{0xEF, 0xBB, 0xBF}
-	otherBOMs  = [][]byte{{0x00, 0x00, 0xFE, 0xFF}, {0xFF, 0xFE, 0x00, 0x00}, {0xFE, 0xFF}, {0xFF, 0xFE}}
-	errCharset = errors.New("fhirxml: only UTF-8 is accepted")
+	utf8BOM   = []byte{0xEF, 0xBB, 0xBF}
+	otherBOMs = [][]byte{{0x00, 0x00, 0xFE, 0xFF}, {0xFF, 0xFE, 0x00, 0x00}, {0xFE, 0xFF}, {0xFF, 0xFE}}
 )
 
 func (st *decodeState) start(data []byte) error {
@@ -144,84 +170,36 @@ func (st *decodeState) start(data []byte) error {
 		}
 	}
 	st.data = bytes.TrimPrefix(data, utf8BOM)
-	st.xd = xml.NewDecoder(bytes.NewReader(st.data))
-	st.xd.Strict = true
-	// encoding/xml asks for a charset reader only when the XML
-	// declaration names an encoding other than UTF-8; refusing it is how
-	// a non-UTF-8 body is told apart from malformed XML.
-	st.xd.CharsetReader = func(label string, input io.Reader) (io.Reader, error) {
-		if strings.EqualFold(label, "utf8") {
-			return input, nil
-		}
-		st.charset = label
-		return nil, errCharset
-	}
 	return nil
 }
 
 // next returns the next start element, end element or text, enforcing the
-// limits and refusing markup declarations. path names where the reader is,
-// for the expression of a fatal issue.
-func (st *decodeState) next(path string) (xml.Token, error) {
-	for {
-		st.tokStart = st.xd.InputOffset()
-		tok, err := st.xd.Token()
-		if err != nil {
-			return nil, st.readError(err, path)
+// limits. path names where the reader is, for the expression of a fatal
+// issue.
+func (st *decodeState) next(path string) (token, error) {
+	tok, at, err := st.tz.next(path)
+	st.tokStart = at
+	if err != nil {
+		return token{}, err
+	}
+	switch tok.kind {
+	case tokStart:
+		st.depth++
+		st.elements++
+		if st.depth > st.maxDepth {
+			return token{}, st.fatal(http.StatusBadRequest, oo.TooCostly, path,
+				"Elements are nested more than %d deep at <%s>; this server accepts at most %d levels.", st.maxDepth, tok.start.Name.Local, st.maxDepth)
 		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			st.depth++
-			st.elements++
-			if st.depth > st.maxDepth {
-				return nil, st.fatal(http.StatusBadRequest, oo.TooCostly, path,
-					"Elements are nested more than %d deep at <%s>; this server accepts at most %d levels.", st.maxDepth, t.Name.Local, st.maxDepth)
-			}
-			if st.elements > st.maxElements {
-				return nil, st.fatal(http.StatusBadRequest, oo.TooLong, path,
-					"The body has more than %d elements; this server accepts at most %d per resource.", st.maxElements, st.maxElements)
-			}
-			return t, nil
-		case xml.EndElement:
-			st.depth--
-			return t, nil
-		case xml.CharData:
-			return t, nil
-		case xml.Directive:
-			return nil, st.directive(t, path)
-		case xml.Comment, xml.ProcInst:
-			// Comments carry no FHIR content; processing instructions
-			// (other than the declaration, checked by encoding/xml) are
-			// ignored, never acted on.
+		if st.elements > st.maxElements {
+			return token{}, st.fatal(http.StatusBadRequest, oo.TooLong, path,
+				"The body has more than %d elements; this server accepts at most %d per resource.", st.maxElements, st.maxElements)
 		}
+	case tokEnd:
+		st.depth--
+	case tokEOF:
+		return token{}, st.fatal(http.StatusBadRequest, oo.Structure, path, "The body ended before the XML was complete (an element is not closed).")
 	}
-}
-
-// directive refuses <!DOCTYPE>, <!ENTITY> and every other declaration:
-// they are how entity expansion ("billion laughs") and external entities
-// (XXE) attacks start, and FHIR XML never needs them.
-func (st *decodeState) directive(d xml.Directive, path string) error {
-	word, _, _ := strings.Cut(strings.TrimSpace(string(d)), " ")
-	if len(word) > 20 {
-		word = word[:20]
-	}
-	return st.fatal(http.StatusBadRequest, oo.Security, path,
-		"Found the markup declaration <!%s ...>; FHIR XML must not contain a DOCTYPE, entity or other declaration, and this server never processes them.", word)
-}
-
-func (st *decodeState) readError(err error, path string) error {
-	if st.charset != "" {
-		return st.fatal(http.StatusUnsupportedMediaType, oo.NotSupported, "",
-			"The XML declaration names the encoding %q; FHIR XML must be UTF-8.", truncate(st.charset, 40))
-	}
-	var se *xml.SyntaxError
-	switch {
-	case errors.Is(err, io.EOF):
-		return st.fatal(http.StatusBadRequest, oo.Structure, path, "The body ended before the XML was complete (an element is not closed).")
-	case errors.As(err, &se):
-		return st.fatal(http.StatusBadRequest, oo.Structure, path, "The body is not well-formed XML: line %d: %s.", se.Line, se.Msg)
-	}
-	return st.fatal(http.StatusBadRequest, oo.Structure, path, "The body is not well-formed XML: %s.", truncate(err.Error(), 200))
+	return tok, nil
 }
 
 // prolog reads up to the root element.
@@ -234,12 +212,12 @@ func (st *decodeState) prolog() (xml.StartElement, error) {
 		if err != nil {
 			return xml.StartElement{}, err
 		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			return t, nil
-		case xml.CharData:
-			if !isSpace(t) {
-				return xml.StartElement{}, st.fatal(http.StatusBadRequest, oo.Structure, "", "Found text %q before the root element; expected a FHIR resource element.", excerpt(t))
+		switch tok.kind {
+		case tokStart:
+			return tok.start, nil
+		case tokText:
+			if !isSpace(tok.text) {
+				return xml.StartElement{}, st.fatal(http.StatusBadRequest, oo.Structure, "", "Found text %q before the root element; expected a FHIR resource element.", excerpt(tok.text))
 			}
 		}
 	}
@@ -249,23 +227,20 @@ func (st *decodeState) prolog() (xml.StartElement, error) {
 // and processing instructions may.
 func (st *decodeState) epilog() error {
 	for {
-		st.tokStart = st.xd.InputOffset()
-		tok, err := st.xd.Token()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
+		tok, at, err := st.tz.next("")
+		st.tokStart = at
 		if err != nil {
-			return st.readError(err, "")
+			return err
 		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			return st.fatal(http.StatusBadRequest, oo.Structure, "", "Found a second root element <%s>; a body holds exactly one resource.", t.Name.Local)
-		case xml.CharData:
-			if !isSpace(t) {
-				return st.fatal(http.StatusBadRequest, oo.Structure, "", "Found text %q after the root element.", excerpt(t))
+		switch tok.kind {
+		case tokEOF:
+			return nil
+		case tokStart:
+			return st.fatal(http.StatusBadRequest, oo.Structure, "", "Found a second root element <%s>; a body holds exactly one resource.", tok.start.Name.Local)
+		case tokText:
+			if !isSpace(tok.text) {
+				return st.fatal(http.StatusBadRequest, oo.Structure, "", "Found text %q after the root element.", excerpt(tok.text))
 			}
-		case xml.Directive:
-			return st.directive(t, "")
 		}
 	}
 }

@@ -63,10 +63,11 @@ func (st *decodeState) children(m protoreflect.Message, sch *schema, path, name 
 		if err != nil {
 			return err
 		}
-		switch t := tok.(type) {
-		case xml.EndElement:
+		switch tok.kind {
+		case tokEnd:
 			return nil
-		case xml.CharData:
+		case tokText:
+			t := tok.text
 			if isSpace(t) || textSeen {
 				continue
 			}
@@ -80,7 +81,8 @@ func (st *decodeState) children(m protoreflect.Message, sch *schema, path, name 
 			if err != nil {
 				return err
 			}
-		case xml.StartElement:
+		case tokStart:
+			t := tok.start
 			child := t.Name.Local
 			el, ok := sch.elements[child]
 			cpath := func() string { return path + "." + child }
@@ -270,21 +272,21 @@ func (st *decodeState) contained(start xml.StartElement, m protoreflect.Message,
 		if err != nil {
 			return err
 		}
-		switch t := tok.(type) {
-		case xml.CharData:
-			if isSpace(t) || textSeen {
+		switch tok.kind {
+		case tokText:
+			if isSpace(tok.text) || textSeen {
 				continue
 			}
 			textSeen = true
-			err = st.report(oo.Structure, path, "Found text %q in %s; expected a resource element such as <Location>.", excerpt(t), path)
-		case xml.StartElement:
+			err = st.report(oo.Structure, path, "Found text %q in %s; expected a resource element such as <Location>.", excerpt(tok.text), path)
+		case tokStart:
 			if found {
-				err = st.reportAndSkip(oo.Structure, path, "%s holds more than one resource (the second is <%s>); it takes exactly one.", path, t.Name.Local)
+				err = st.reportAndSkip(oo.Structure, path, "%s holds more than one resource (the second is <%s>); it takes exactly one.", path, tok.start.Name.Local)
 				break
 			}
 			found = true
-			_, err = st.resource(t, cr, path)
-		case xml.EndElement:
+			_, err = st.resource(tok.start, cr, path)
+		case tokEnd:
 			if !found {
 				return st.report(oo.Required, path, "%s holds no resource; expected one resource element such as <Location>.", path)
 			}
@@ -315,7 +317,7 @@ func (st *decodeState) xhtml(start xml.StartElement, m protoreflect.Message, pat
 	if err := st.skipRest(path); err != nil {
 		return err
 	}
-	raw := st.data[begin:st.xd.InputOffset()]
+	raw := st.data[begin:st.tz.offset()]
 	if !declared || !bytes.HasPrefix(raw, []byte("<div")) {
 		return st.report(oo.Structure, path, "The narrative %s must be written as <div xmlns=\"%s\">...</div>, declaring the XHTML namespace on the div itself.", path, XHTMLNamespace)
 	}
@@ -341,7 +343,7 @@ func (st *decodeState) skipRest(path string) error {
 		if err != nil {
 			return err
 		}
-		if _, ok := tok.(xml.EndElement); ok && st.depth == target {
+		if tok.kind == tokEnd && st.depth == target {
 			return nil
 		}
 	}
