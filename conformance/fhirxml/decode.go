@@ -88,6 +88,7 @@ func (dc Decoder) Unmarshal(data []byte) (proto.Message, error) {
 	var cr *bundlepb.ContainedResource
 	var res protoreflect.Message
 	err := errFallback
+	suspect := true
 	if !dc.noScanner {
 		fast := *st
 		fast.tz = newScanner(fast.data)
@@ -95,8 +96,10 @@ func (dc Decoder) Unmarshal(data []byte) (proto.Message, error) {
 		if err == nil && len(fast.issues) > 0 {
 			err = errFallback
 		}
+		suspect = fast.suspect
 	}
 	if err != nil {
+		suspect = true
 		st.tz = newStdTokenizer(st)
 		if cr, res, err = st.decode(); err != nil {
 			return nil, err
@@ -104,6 +107,9 @@ func (dc Decoder) Unmarshal(data []byte) (proto.Message, error) {
 		if len(st.issues) > 0 {
 			return nil, oo.New(http.StatusBadRequest, st.issues...)
 		}
+	}
+	if !suspect {
+		return res.Interface(), nil
 	}
 	// Only a cleanly parsed resource is validated, as in jsonformat:
 	// after a parse problem, missing-element reports would be noise.
@@ -155,6 +161,9 @@ type decodeState struct {
 	// keep the narrative div as written.
 	tokStart int
 	issues   []oo.Issue
+	// suspect notes that the resource may fail fhirvalidate (see
+	// validate_fast.go).
+	suspect bool
 }
 
 var (

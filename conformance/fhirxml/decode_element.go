@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/google/fhir/go/jsonformat"
@@ -46,9 +47,11 @@ func (st *decodeState) resource(start xml.StartElement, cr protoreflect.Message,
 		return nil, err
 	}
 	m := cr.Mutable(f).Message()
-	if err := st.children(m, schemaOf(m.Descriptor()), rpath, name, false); err != nil {
+	sch := schemaOf(m.Descriptor())
+	if err := st.children(m, sch, rpath, name, false); err != nil {
 		return nil, err
 	}
+	st.checkRequired(m, sch)
 	return m, nil
 }
 
@@ -121,17 +124,22 @@ func (st *decodeState) element(start xml.StartElement, m protoreflect.Message, e
 	var vm protoreflect.Message
 	if fd.IsList() {
 		list := parent.Mutable(fd).List()
-		path += fmt.Sprintf("[%d]", list.Len())
+		path += "[" + strconv.Itoa(list.Len()) + "]"
 		vm = list.AppendMutable().Message()
 	} else {
 		vm = parent.Mutable(fd).Message()
 	}
-	return st.value(start, vm, path)
+	if err := st.value(start, vm, el.sch, path); err != nil {
+		return err
+	}
+	if el.refTargets != nil {
+		st.checkReference(vm, el)
+	}
+	return nil
 }
 
 // value decodes start into vm according to vm's kind.
-func (st *decodeState) value(start xml.StartElement, vm protoreflect.Message, path string) error {
-	sch := schemaOf(vm.Descriptor())
+func (st *decodeState) value(start xml.StartElement, vm protoreflect.Message, sch *schema, path string) error {
 	switch {
 	case sch.xhtml:
 		return st.xhtml(start, vm, path)
@@ -146,6 +154,7 @@ func (st *decodeState) value(start xml.StartElement, vm protoreflect.Message, pa
 	if err := st.children(vm, sch, path, start.Name.Local, false); err != nil {
 		return err
 	}
+	st.checkRequired(vm, sch)
 	if sch.reference {
 		// The same split of "Location/1" into a typed id as for JSON.
 		if err := jsonformat.NormalizeReference(vm.Interface()); err != nil {
@@ -165,6 +174,7 @@ func (st *decodeState) primitive(start xml.StartElement, m protoreflect.Message,
 	if err := st.children(m, sch, path, start.Name.Local, true); err != nil {
 		return err
 	}
+	st.checkRequired(m, sch)
 	if value != nil {
 		err := parsePrimitive(m, *value, st.loc)
 		var ve *valueError
@@ -181,6 +191,7 @@ func (st *decodeState) primitive(start xml.StartElement, m protoreflect.Message,
 		case err != nil:
 			return oo.Wrap(http.StatusInternalServerError, err)
 		}
+		st.checkPrimitive(m)
 		return nil
 	}
 	ext := m.Descriptor().Fields().ByName("extension")

@@ -30,6 +30,14 @@ var scannerSeeds = []string{
 	strings.Replace(minimalReport, `<status value="complete"/>`, `<status value="complete"/><text><status value="generated"/><div xmlns="http://www.w3.org/1999/xhtml"><p>é ]]> </p></div></text>`, 1),
 	strings.Replace(minimalReport, `<status value="complete"/>`, "<status value=\"complete\"/><text><status value=\"generated\"/><div xmlns=\"http://www.w3.org/1999/xhtml\">\xff</div></text>", 1),
 	minimalReport + "<x/>",
+	// fhirvalidate's rules, which the fast path checks before skipping it.
+	`<Bundle xmlns="http://hl7.org/fhir"><type value="searchset"/><total value="3000000000"/></Bundle>`,
+	`<Bundle xmlns="http://hl7.org/fhir"><type value="searchset"/><total value="2147483647"/></Bundle>`,
+	`<Bundle xmlns="http://hl7.org/fhir"><total value="1"/></Bundle>`,
+	strings.Replace(minimalReport, `Location/HealthPost1`, `Patient/p`, 1),
+	strings.Replace(minimalReport, `Location/HealthPost1`, `#c`, 1),
+	strings.Replace(minimalReport, `<status value="complete"/>`, ``, 1),
+	strings.Replace(minimalReport, `<status value="complete"/>`, `<status value="complete"/><contained><Location><id value="a"/></Location></contained>`, 1),
 	minimalReport + "junk",
 	strings.TrimSuffix(minimalReport, ">"),
 }

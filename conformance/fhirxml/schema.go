@@ -1,6 +1,7 @@
 package fhirxml
 
 import (
+	"slices"
 	"strings"
 	"sync"
 
@@ -47,6 +48,9 @@ type schema struct {
 	elements map[string]element
 	// order lists the fields written as child elements in FHIR order.
 	order []protoreflect.FieldDescriptor
+	// required lists the fields FHIR requires (REQUIRED_BY_FHIR), the
+	// ones fhirvalidate checks.
+	required []protoreflect.FieldDescriptor
 }
 
 // element is one XML child element name of a message.
@@ -64,6 +68,13 @@ type element struct {
 	typeCode string
 	// xhtml marks the narrative div, in the XHTML namespace.
 	xhtml bool
+	// refTargets is set for a Reference whose target types FHIR
+	// restricts: the typed-id fields of the reference oneof that name an
+	// allowed type. fhirvalidate checks the same restriction.
+	refTargets map[protoreflect.FieldNumber]bool
+	// sch is the schema of the element's message type, linked at build
+	// time so that decoding needs no lookup per element.
+	sch *schema
 }
 
 // schemas memoises schemaOf. It holds facts derived from immutable
@@ -84,18 +95,53 @@ var (
 	anyName               = (&anypb.Any{}).ProtoReflect().Descriptor().FullName()
 )
 
+// schemaBuild serialises building schemas, so that a schema and those of
+// its elements are published together, complete.
+var schemaBuild sync.Mutex
+
 // schemaOf returns the schema of a message type.
 func schemaOf(d protoreflect.MessageDescriptor) *schema {
 	if s, ok := schemas.Load(d.FullName()); ok {
 		return s.(*schema)
 	}
-	s := buildSchema(d)
-	schemas.Store(d.FullName(), s)
+	schemaBuild.Lock()
+	defer schemaBuild.Unlock()
+	if s, ok := schemas.Load(d.FullName()); ok {
+		return s.(*schema)
+	}
+	built := map[protoreflect.FullName]*schema{}
+	s := buildSchema(d, built)
+	for name, b := range built {
+		schemas.Store(name, b)
+	}
 	return s
 }
 
-func buildSchema(d protoreflect.MessageDescriptor) *schema {
+// schemaLocked returns the schema of d while schemaBuild is held: a
+// published one, or one being built in this pass (types are recursive:
+// Extension holds Extensions), which built collects.
+func schemaLocked(d protoreflect.MessageDescriptor, built map[protoreflect.FullName]*schema) *schema {
+	if s, ok := schemas.Load(d.FullName()); ok {
+		return s.(*schema)
+	}
+	if s, ok := built[d.FullName()]; ok {
+		return s
+	}
+	return buildSchema(d, built)
+}
+
+func elementSchema(f protoreflect.FieldDescriptor, built map[protoreflect.FullName]*schema) *schema {
+	if f.Message() == nil {
+		return nil
+	}
+	return schemaLocked(f.Message(), built)
+}
+
+// buildSchema builds the schema of d and, through the elements' sch, of
+// every message type reachable from d (contained resources excepted).
+func buildSchema(d protoreflect.MessageDescriptor, built map[protoreflect.FullName]*schema) *schema {
 	s := &schema{desc: d, elements: map[string]element{}}
+	built[d.FullName()] = s
 	sdKind := proto.GetExtension(d.Options(), apb.E_StructureDefinitionKind).(apb.StructureDefinitionKindValue)
 	switch {
 	case d.FullName() == containedResourceName:
@@ -114,6 +160,11 @@ func buildSchema(d protoreflect.MessageDescriptor) *schema {
 	isExtension := proto.GetExtension(d.Options(), apb.E_FhirStructureDefinitionUrl).(string) == extensionURL
 
 	fields := fhirOrder(d, s.reference)
+	for _, f := range fields {
+		if proto.GetExtension(f.Options(), apb.E_ValidationRequirement).(apb.Requirement) == apb.Requirement_REQUIRED_BY_FHIR {
+			s.required = append(s.required, f)
+		}
+	}
 	for _, f := range fields {
 		switch {
 		case f.Name() == "id" && s.kind != kindResource:
@@ -137,14 +188,42 @@ func buildSchema(d protoreflect.MessageDescriptor) *schema {
 			for i := 0; i < members.Len(); i++ {
 				c := members.Get(i)
 				s.elements[f.JSONName()+upperFirst(c.JSONName())] = element{
-					field: f, choice: c, rank: rank, name: f.JSONName(), typeCode: typeCode(c),
+					field: f, choice: c, rank: rank, name: f.JSONName(), typeCode: typeCode(c), refTargets: refTargets(c),
+					sch: elementSchema(c, built),
 				}
 			}
 			continue
 		}
-		s.elements[f.JSONName()] = element{field: f, rank: rank, name: f.JSONName(), xhtml: isXHTML(f.Message())}
+		s.elements[f.JSONName()] = element{field: f, rank: rank, name: f.JSONName(), xhtml: isXHTML(f.Message()), refTargets: refTargets(f),
+			sch: elementSchema(f, built)}
 	}
 	return s
+}
+
+// refTargets returns the typed-id fields of reference field f that its
+// valid_reference_type annotation allows, nil when f is no Reference or
+// allows any resource.
+func refTargets(f protoreflect.FieldDescriptor) map[protoreflect.FieldNumber]bool {
+	d := f.Message()
+	if d == nil || !proto.HasExtension(d.Options(), apb.E_FhirReferenceType) {
+		return nil
+	}
+	allowed := proto.GetExtension(f.Options(), apb.E_ValidReferenceType).([]string)
+	if len(allowed) == 0 || slices.Contains(allowed, "Resource") {
+		return nil
+	}
+	targets := map[protoreflect.FieldNumber]bool{}
+	od := d.Oneofs().ByName("reference")
+	if od == nil {
+		return targets
+	}
+	for i := 0; i < od.Fields().Len(); i++ {
+		c := od.Fields().Get(i)
+		if slices.Contains(allowed, proto.GetExtension(c.Options(), apb.E_ReferencedFhirType).(string)) {
+			targets[c.Number()] = true
+		}
+	}
+	return targets
 }
 
 // fhirOrder returns the fields of d in FHIR element order. That is the
