@@ -102,9 +102,15 @@ func parsePrimitive(m protoreflect.Message, s string, loc *time.Location) error 
 		v.Value = s
 	case *dpb.Code:
 		v.Value = s
+		if fastCode(s) {
+			return nil
+		}
 		return checkRegex(m, s, "a code (no leading, trailing or repeated whitespace)")
 	case *dpb.Id:
 		v.Value = s
+		if fastID(s) {
+			return nil
+		}
 		return checkRegex(m, s, "an id (1 to 64 characters of A-Z, a-z, 0-9, '-' and '.')")
 	case *dpb.Oid:
 		v.Value = s
@@ -153,6 +159,9 @@ func checkRegex(m protoreflect.Message, s, expected string) error {
 
 // checkURI is fhirvalidate's rule for uri, url and canonical.
 func checkURI(s string) error {
+	if fastURI(s) {
+		return nil
+	}
 	if _, err := url.Parse(s); err != nil {
 		return &valueError{expected: "a URI"}
 	}
