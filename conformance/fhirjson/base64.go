@@ -4,8 +4,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strings"
-
-	"google.golang.org/protobuf/reflect/protoreflect"
+	"unsafe"
 
 	"github.com/madx-project/madx/operationoutcome"
 
@@ -18,8 +17,8 @@ const base64SeparatorStrideURL = "https://g.co/fhir/StructureDefinition/base64Bi
 
 // base64 sets a base64Binary from the raw text between the quotes, as
 // jsonformat does (escapes are not base64 characters, so they fail).
-func (d *decoder) base64(m protoreflect.Message, cm *msgInfo, raw []byte, escaped bool) bool {
-	v, ok := m.Interface().(*dpb.Base64Binary)
+func (d *decoder) base64(m unsafe.Pointer, cm *msgInfo, raw []byte, escaped bool) bool {
+	v, ok := asGo[dpb.Base64Binary](m, cm, base64Type)
 	if ok && !escaped {
 		data := append([]byte(nil), raw...)
 		if b, stride, sep, err := decodeBase64(data); err == nil {

@@ -8,9 +8,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/madx-project/madx/operationoutcome"
 
@@ -37,7 +37,7 @@ const (
 // hand-written equivalents of jsonformat's regular expressions (the tests
 // compare them); the arithmetic is left to time.Parse with jsonformat's
 // layouts, so values agree to the microsecond.
-func (d *decoder) temporal(m protoreflect.Message, cm *msgInfo, text []byte) bool {
+func (d *decoder) temporal(m unsafe.Pointer, cm *msgInfo, text []byte) bool {
 	s := string(text)
 	switch cm.prim {
 	case primDate:
@@ -77,13 +77,12 @@ func (d *decoder) temporal(m protoreflect.Message, cm *msgInfo, text []byte) boo
 	return false
 }
 
-// asGo returns the Go struct of m when cm is the generated type T,
-// without m.Interface(), which goes through package reflect.
-func asGo[T any](m protoreflect.Message, cm *msgInfo, t reflect.Type) (*T, bool) {
+// asGo returns the message at p as a *T when cm is the generated type T.
+func asGo[T any](p unsafe.Pointer, cm *msgInfo, t reflect.Type) (*T, bool) {
 	if cm.goType != t {
 		return nil, false
 	}
-	return (*T)(structPointer(m)), true
+	return (*T)(p), true
 }
 
 var midnight, _ = time.Parse(layoutTime, "00:00:00")

@@ -2,6 +2,8 @@ package fhirjson
 
 import (
 	"fmt"
+	"sync"
+	"unsafe"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -42,7 +44,7 @@ type decoder struct {
 type entryJob struct {
 	start, end int
 	entry      int
-	target     protoreflect.Message // the entry's ContainedResource
+	target     unsafe.Pointer // the entry's ContainedResource
 }
 
 var containedOneof = func() map[string]protoreflect.FieldDescriptor {
@@ -54,6 +56,12 @@ var containedOneof = func() map[string]protoreflect.FieldDescriptor {
 	}
 	return m
 }()
+
+// containedInfo is the table of ContainedResource, the message every
+// resource is decoded in (decodeResource's cr).
+var containedInfo = sync.OnceValue(func() *msgInfo {
+	return infoFor((&rpb.ContainedResource{}).ProtoReflect().Descriptor())
+})
 
 func newDecoder(data []byte) *decoder {
 	return &decoder{scanner: scanner{data: data}, entry: -1}
@@ -67,7 +75,7 @@ func (d *decoder) decodeDocument() *rpb.ContainedResource {
 		return nil
 	}
 	cr := &rpb.ContainedResource{}
-	d.decodeResource(cr.ProtoReflect(), true)
+	d.decodeResource(unsafe.Pointer(cr), true)
 	if d.err == nil {
 		if d.skipSpace(); d.pos < len(d.data) {
 			d.fail("unexpected data after the resource")
@@ -133,7 +141,7 @@ func (d *decoder) findResourceType() (rt string, found, isString bool) {
 
 // decodeResource reads a resource object into the ContainedResource cr.
 // top marks the document's root, whose FHIRPath starts with the type name.
-func (d *decoder) decodeResource(cr protoreflect.Message, top bool) {
+func (d *decoder) decodeResource(cr unsafe.Pointer, top bool) {
 	rt, found, isString := d.findResourceType()
 	var fd protoreflect.FieldDescriptor
 	switch {
@@ -157,7 +165,8 @@ func (d *decoder) decodeResource(cr protoreflect.Message, top bool) {
 		d.push(rt)
 		defer d.pop()
 	}
-	d.decodeObject(cr.Mutable(fd).Message(), infoFor(fd.Message()), true)
+	r := containedInfo().view(cr).Mutable(fd).Message()
+	d.decodeObject(structPointer(r), infoFor(fd.Message()), true)
 }
 
 // syntaxAhead reports whether the object at the cursor is malformed, so
@@ -184,7 +193,7 @@ func (d *decoder) enter(c byte, what string) bool {
 
 // decodeObject reads an object into msg. resource marks a resource's root
 // object, where "resourceType" is allowed (it was read ahead).
-func (d *decoder) decodeObject(msg protoreflect.Message, mi *msgInfo, resource bool) {
+func (d *decoder) decodeObject(msg unsafe.Pointer, mi *msgInfo, resource bool) {
 	if !d.enter('{', "an object") {
 		return
 	}
@@ -220,7 +229,7 @@ func (d *decoder) decodeObject(msg protoreflect.Message, mi *msgInfo, resource b
 		}
 		d.seen[w] |= bit
 		d.push(k.step)
-		d.member(msg, k, base)
+		d.member(msg, mi, k, base)
 		d.pop()
 	}
 	if d.err == nil {
@@ -239,47 +248,48 @@ func (d *decoder) seenSlot(base, slot int) bool {
 func typeName(mi *msgInfo) string { return string(mi.desc.Name()) }
 
 // member reads the value of one member.
-func (d *decoder) member(msg protoreflect.Message, k *keyInfo, base int) {
+func (d *decoder) member(msg unsafe.Pointer, mi *msgInfo, k *keyInfo, base int) {
 	fi := k.field
 	if k.sub != nil {
-		if msg.Has(fi.fd) {
-			cm := msg.Get(fi.fd).Message()
-			if w := cm.WhichOneof(fi.msg().oneof); w != nil && w != k.sub.fd {
+		ci := fi.msg()
+		if has(msg, mi, fi) {
+			cm := ci.view(mutable(msg, mi, fi))
+			if w := cm.WhichOneof(ci.oneof); w != nil && w != k.sub.fd {
 				d.addf(operationoutcome.Structure, false, "%s[x] already has a value of another type: expected one value[x] member, found several", fi.jsonName)
 				d.skipValue(d.depth)
 				return
 			}
 		}
-		msg = msg.Mutable(fi.fd).Message()
+		msg, mi = mutable(msg, mi, fi), ci
 		fi = k.sub
 	}
 	if fi.repeated {
-		d.repeated(msg, fi, k, k.twin >= 0 && d.seenSlot(base, k.twin))
+		d.repeated(msg, mi, fi, k, k.twin >= 0 && d.seenSlot(base, k.twin))
 		return
 	}
 	cm := fi.msg()
 	switch cm.kind {
 	case nodePrimitive:
 		if k.underscore {
-			d.primitiveExtension(msg, fi, cm)
+			d.primitiveExtension(msg, mi, fi, cm)
 		} else {
-			d.primitiveMember(msg, fi, cm)
+			d.primitiveMember(msg, mi, fi, cm)
 		}
 	case nodeContained:
 		if d.wantObject() {
-			if target := d.mutable(msg, fi); !d.deferEntry(target) {
+			if target := mutable(msg, mi, fi); !d.deferEntry(target) {
 				d.decodeResource(target, false)
 			}
 		}
 	default:
 		if d.wantObject() {
-			d.complex(d.mutable(msg, fi), fi, cm)
+			d.complex(mutable(msg, mi, fi), fi, cm)
 		}
 	}
 }
 
 // complex reads a complex-type object into m.
-func (d *decoder) complex(m protoreflect.Message, fi *fieldInfo, cm *msgInfo) {
+func (d *decoder) complex(m unsafe.Pointer, fi *fieldInfo, cm *msgInfo) {
 	d.decodeObject(m, cm, false)
 	if cm.kind == nodeReference && d.err == nil {
 		d.finishReference(m, cm, fi)
@@ -304,7 +314,7 @@ func (d *decoder) wantObject() bool {
 // repeated reads an array member. twinSeen says whether the other
 // spelling ("_name" for "name" and back) was read before, in which case the
 // list already exists and the elements are merged index by index.
-func (d *decoder) repeated(msg protoreflect.Message, fi *fieldInfo, k *keyInfo, twinSeen bool) {
+func (d *decoder) repeated(msg unsafe.Pointer, mi *msgInfo, fi *fieldInfo, k *keyInfo, twinSeen bool) {
 	if d.peek() != '[' {
 		d.addf(operationoutcome.Structure, false, "expected an array, found %s", d.describeNext())
 		d.skipValue(d.depth)
@@ -314,12 +324,11 @@ func (d *decoder) repeated(msg protoreflect.Message, fi *fieldInfo, k *keyInfo, 
 		return
 	}
 	cm := fi.msg()
-	var list protoreflect.List
-	existing := 0
+	var list []unsafe.Pointer
 	if twinSeen {
-		list = msg.Get(fi.fd).List()
-		existing = list.Len()
+		list = mi.plan().list(mi, msg, fi)
 	}
+	existing := len(list)
 	i := 0
 	for first := true; d.arrayNext(first); first = false {
 		d.setIndex(i)
@@ -327,27 +336,27 @@ func (d *decoder) repeated(msg protoreflect.Message, fi *fieldInfo, k *keyInfo, 
 		case twinSeen && i >= existing:
 			d.skipValue(d.depth)
 		case twinSeen:
-			d.primitiveElement(list.Get(i).Message(), cm, k.underscore, true)
+			d.primitiveElement(list[i], cm, k.underscore, true)
 		case cm.kind == nodePrimitive:
-			d.primitiveElement(d.appendNew(msg, fi), cm, k.underscore, false)
+			d.primitiveElement(appendNew(msg, mi, fi), cm, k.underscore, false)
 		case cm.kind == nodeContained:
 			if d.wantObject() {
-				d.decodeResource(d.appendNew(msg, fi), false)
+				d.decodeResource(appendNew(msg, mi, fi), false)
 			}
 		case isContainedAny(fi):
 			if d.wantObject() {
-				d.containedAny(d.appendNew(msg, fi))
+				d.containedAny(appendNew(msg, mi, fi), cm)
 			}
 		case fi.fd == bundleEntryFD && len(d.steps) == 2:
 			// A top-level Bundle's entry: its problems are kept per entry.
 			if d.wantObject() {
 				d.entry = i
-				d.complex(d.appendNew(msg, fi), fi, cm)
+				d.complex(appendNew(msg, mi, fi), fi, cm)
 				d.entry = -1
 			}
 		default:
 			if d.wantObject() {
-				d.complex(d.appendNew(msg, fi), fi, cm)
+				d.complex(appendNew(msg, mi, fi), fi, cm)
 			}
 		}
 		i++
@@ -368,12 +377,12 @@ func isContainedAny(fi *fieldInfo) bool {
 
 // containedAny reads a contained resource and packs it in an Any, as
 // jsonformat stores DomainResource.contained.
-func (d *decoder) containedAny(m protoreflect.Message) {
+func (d *decoder) containedAny(m unsafe.Pointer, cm *msgInfo) {
 	cr := &rpb.ContainedResource{}
 	d.noValidate++
-	d.decodeResource(cr.ProtoReflect(), false)
+	d.decodeResource(unsafe.Pointer(cr), false)
 	d.noValidate--
-	a, ok := m.Interface().(*anypb.Any)
+	a, ok := asGo[anypb.Any](m, cm, anyType)
 	if !ok {
 		return
 	}
@@ -384,12 +393,12 @@ func (d *decoder) containedAny(m protoreflect.Message) {
 
 // finishObject runs the checks jsonformat's validation pass makes on one
 // message: required elements, and values that must not stay empty.
-func (d *decoder) finishObject(msg protoreflect.Message, mi *msgInfo, base int) {
+func (d *decoder) finishObject(msg unsafe.Pointer, mi *msgInfo, base int) {
 	if d.noValidate > 0 {
 		return
 	}
 	for _, fi := range mi.required {
-		if !has(msg, fi) {
+		if !has(msg, mi, fi) {
 			d.addf(operationoutcome.Required, false, "missing required element %q", requiredName(fi))
 		}
 	}

@@ -20,8 +20,6 @@ type fastField struct {
 	ok     bool
 	offset uintptr
 	elem   reflect.Type // T, the child's struct type
-	// itab is the proto.Message interface table of *T (see view).
-	itab unsafe.Pointer
 }
 
 // locateField finds fd in the Go struct of its message type.
@@ -55,7 +53,7 @@ func locateField(fd protoreflect.FieldDescriptor) fastField {
 	for i := 0; i < st.NumField(); i++ {
 		sf := st.Field(i)
 		if tagName(sf.Tag.Get("protobuf")) == string(fd.Name()) && sf.Type == want {
-			return fastField{ok: true, offset: sf.Offset, elem: ct.Elem(), itab: messageItab(ct.Elem())}
+			return fastField{ok: true, offset: sf.Offset, elem: ct.Elem()}
 		}
 	}
 	return fastField{}
@@ -98,15 +96,16 @@ func messageItab(t reflect.Type) unsafe.Pointer {
 	return itab
 }
 
-// view returns the message at p, a *T. A proto.Message is an interface
-// value (itab, data): building it from the cached itab skips
-// reflect.NewAt, whose pointer-type cache lookup was a tenth of the
-// decode time.
-func (f *fastField) view(p unsafe.Pointer) protoreflect.Message {
-	if f.itab == nil {
-		return messageAt(f.elem, p)
+// view returns the protoreflect view of the message at p, for the rare
+// paths that need protoreflect (oneofs, merges). A proto.Message is an
+// interface value (itab, data): building it from the cached itab skips
+// reflect.NewAt, whose pointer-type cache lookup was a tenth of the decode
+// time.
+func (mi *msgInfo) view(p unsafe.Pointer) protoreflect.Message {
+	if mi.itab == nil {
+		return messageAt(mi.goType, p)
 	}
-	return viewWith(f.itab, p)
+	return viewWith(mi.itab, p)
 }
 
 func viewWith(itab, p unsafe.Pointer) protoreflect.Message {
@@ -116,13 +115,17 @@ func viewWith(itab, p unsafe.Pointer) protoreflect.Message {
 	return m.ProtoReflect()
 }
 
-// has is msg.Has(fi.fd) without protoreflect, whose Has goes through
-// reflect.NewAt for message fields.
-func has(msg protoreflect.Message, fi *fieldInfo) bool {
+// The decoder holds messages as pointers to their generated structs (p)
+// with their tables (mi), and only builds protoreflect views where it
+// must: a view costs an interface call and an atomic store per message,
+// and the decoder only ever builds generated messages.
+
+// has is mi.view(p).Has(fi.fd).
+func has(p unsafe.Pointer, mi *msgInfo, fi *fieldInfo) bool {
 	if !fi.fast.ok {
-		return msg.Has(fi.fd)
+		return mi.view(p).Has(fi.fd)
 	}
-	slot := unsafe.Add(structPointer(msg), fi.fast.offset)
+	slot := unsafe.Add(p, fi.fast.offset)
 	if fi.repeated {
 		return len(*(*[]unsafe.Pointer)(slot)) > 0
 	}
@@ -130,25 +133,30 @@ func has(msg protoreflect.Message, fi *fieldInfo) bool {
 }
 
 // mutable returns the field's message, creating it if unset.
-func (d *decoder) mutable(m protoreflect.Message, fi *fieldInfo) protoreflect.Message {
+func mutable(p unsafe.Pointer, mi *msgInfo, fi *fieldInfo) unsafe.Pointer {
 	if !fi.fast.ok {
-		return m.Mutable(fi.fd).Message()
+		return structPointer(mi.view(p).Mutable(fi.fd).Message())
 	}
-	slot := (*unsafe.Pointer)(unsafe.Add(structPointer(m), fi.fast.offset))
+	slot := (*unsafe.Pointer)(unsafe.Add(p, fi.fast.offset))
 	if *slot == nil {
 		*slot = reflect.New(fi.fast.elem).UnsafePointer()
 	}
-	return fi.fast.view(*slot)
+	return *slot
 }
 
 // appendNew appends a new message to the list field and returns it.
-func (d *decoder) appendNew(m protoreflect.Message, fi *fieldInfo) protoreflect.Message {
+func appendNew(p unsafe.Pointer, mi *msgInfo, fi *fieldInfo) unsafe.Pointer {
 	if !fi.fast.ok {
-		return m.Mutable(fi.fd).List().AppendMutable().Message()
+		return structPointer(mi.view(p).Mutable(fi.fd).List().AppendMutable().Message())
 	}
 	// A []*T has the layout of a []unsafe.Pointer.
-	list := (*[]unsafe.Pointer)(unsafe.Add(structPointer(m), fi.fast.offset))
-	p := reflect.New(fi.fast.elem).UnsafePointer()
-	*list = append(*list, p)
-	return fi.fast.view(p)
+	list := (*[]unsafe.Pointer)(unsafe.Add(p, fi.fast.offset))
+	c := reflect.New(fi.fast.elem).UnsafePointer()
+	*list = append(*list, c)
+	return c
+}
+
+// newMessage returns a new message of type mi.
+func newMessage(mi *msgInfo) unsafe.Pointer {
+	return reflect.New(mi.goType).UnsafePointer()
 }

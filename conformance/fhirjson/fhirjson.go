@@ -38,9 +38,9 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"unsafe"
 
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/madx-project/madx/operationoutcome"
 
@@ -204,7 +204,7 @@ var bundleEntryFD = (&bpb.Bundle{}).ProtoReflect().Descriptor().Fields().ByName(
 
 // deferEntry reports whether the ContainedResource being read is a
 // top-level Bundle.entry.resource to leave for a worker.
-func (d *decoder) deferEntry(target protoreflect.Message) bool {
+func (d *decoder) deferEntry(target unsafe.Pointer) bool {
 	if d.deferred == nil || d.entry < 0 || len(d.steps) != 3 {
 		return false
 	}

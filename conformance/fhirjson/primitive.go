@@ -3,49 +3,48 @@ package fhirjson
 import (
 	"math"
 	"strconv"
-
-	"google.golang.org/protobuf/reflect/protoreflect"
+	"unsafe"
 
 	"github.com/madx-project/madx/operationoutcome"
 )
 
 // primitiveMember reads "name": value for a singular primitive element.
-func (d *decoder) primitiveMember(msg protoreflect.Message, fi *fieldInfo, cm *msgInfo) {
+func (d *decoder) primitiveMember(p unsafe.Pointer, mi *msgInfo, fi *fieldInfo, cm *msgInfo) {
 	if d.peek() == 'n' {
 		d.addf(operationoutcome.Structure, false, "expected a %s value, found null (FHIR JSON has no null elements)", typeName(cm))
 		d.skipValue(d.depth)
 		return
 	}
-	if has(msg, fi) {
+	if has(p, mi, fi) {
 		// "_name" came first: merge the value into what it built.
-		tmp := msg.NewField(fi.fd).Message()
+		tmp := newMessage(cm)
 		if d.primitiveValue(tmp, cm) {
-			mergePrimitive(msg.Mutable(fi.fd).Message(), tmp)
+			mergePrimitive(cm.view(mutable(p, mi, fi)), cm.view(tmp))
 		}
 		return
 	}
-	d.primitiveValue(d.mutable(msg, fi), cm)
+	d.primitiveValue(mutable(p, mi, fi), cm)
 }
 
 // primitiveExtension reads "_name": {id, extension} for a singular
 // primitive element (FHIR R4 JSON §2.6.2.7).
-func (d *decoder) primitiveExtension(msg protoreflect.Message, fi *fieldInfo, cm *msgInfo) {
+func (d *decoder) primitiveExtension(p unsafe.Pointer, mi *msgInfo, fi *fieldInfo, cm *msgInfo) {
 	if !d.wantExtensionObject(cm) {
 		return
 	}
-	if has(msg, fi) {
-		tmp := msg.NewField(fi.fd).Message()
+	if has(p, mi, fi) {
+		tmp := newMessage(cm)
 		d.extensionObject(tmp, cm)
-		mergePrimitive(msg.Mutable(fi.fd).Message(), tmp)
+		mergePrimitive(cm.view(mutable(p, mi, fi)), cm.view(tmp))
 		return
 	}
-	d.extensionObject(d.mutable(msg, fi), cm)
+	d.extensionObject(mutable(p, mi, fi), cm)
 }
 
 // primitiveElement reads one element of a primitive array, either a value
 // ("name") or an extension object ("_name"). merge says the element was
 // already built from the twin array.
-func (d *decoder) primitiveElement(m protoreflect.Message, cm *msgInfo, underscore, merge bool) {
+func (d *decoder) primitiveElement(m unsafe.Pointer, cm *msgInfo, underscore, merge bool) {
 	if d.peek() == 'n' {
 		// FHIR aligns "name" and "_name" arrays with nulls, but jsonformat
 		// rejects null everywhere, and its protos have no null elements.
@@ -58,18 +57,18 @@ func (d *decoder) primitiveElement(m protoreflect.Message, cm *msgInfo, undersco
 			return
 		}
 		if merge {
-			tmp := m.New()
+			tmp := newMessage(cm)
 			d.extensionObject(tmp, cm)
-			mergePrimitive(m, tmp)
+			mergePrimitive(cm.view(m), cm.view(tmp))
 			return
 		}
 		d.extensionObject(m, cm)
 		return
 	}
 	if merge {
-		tmp := m.New()
+		tmp := newMessage(cm)
 		if d.primitiveValue(tmp, cm) {
-			mergePrimitive(m, tmp)
+			mergePrimitive(cm.view(m), cm.view(tmp))
 		}
 		return
 	}
@@ -97,9 +96,9 @@ func (d *decoder) wantExtensionObject(cm *msgInfo) bool {
 
 // extensionObject reads a primitive's {id, extension} object into m and
 // marks it valueless, as jsonformat does (PrimitiveHasNoValue).
-func (d *decoder) extensionObject(m protoreflect.Message, cm *msgInfo) {
+func (d *decoder) extensionObject(m unsafe.Pointer, cm *msgInfo) {
 	d.decodeObject(m, cm, false)
-	addNoValue(m, cm)
+	addNoValue(cm.view(m), cm)
 }
 
 // wrongType reports a value of the wrong JSON type and skips it.
@@ -114,7 +113,7 @@ func (d *decoder) wrongType(cm *msgInfo, want string) bool {
 
 // primitiveValue reads one JSON scalar into the primitive m. It reports
 // false after reporting a problem.
-func (d *decoder) primitiveValue(m protoreflect.Message, cm *msgInfo) bool {
+func (d *decoder) primitiveValue(m unsafe.Pointer, cm *msgInfo) bool {
 	c := d.peek()
 	switch cm.prim {
 	case primBoolean:
@@ -150,7 +149,7 @@ func (d *decoder) primitiveValue(m protoreflect.Message, cm *msgInfo) bool {
 }
 
 // number sets a numeric primitive from its JSON text.
-func (d *decoder) number(m protoreflect.Message, cm *msgInfo, num []byte) bool {
+func (d *decoder) number(m unsafe.Pointer, cm *msgInfo, num []byte) bool {
 	if cm.prim == primDecimal {
 		// The scanner's number grammar is the decimal value_regex, and the
 		// text is kept as written so that 1.50 stays 1.50.
@@ -201,7 +200,7 @@ func isInteger(num []byte) bool {
 }
 
 // stringValue sets a string-valued primitive.
-func (d *decoder) stringValue(m protoreflect.Message, cm *msgInfo, text, raw []byte, escaped bool) bool {
+func (d *decoder) stringValue(m unsafe.Pointer, cm *msgInfo, text, raw []byte, escaped bool) bool {
 	switch cm.prim {
 	case primBase64:
 		return d.base64(m, cm, raw, escaped)
@@ -267,7 +266,7 @@ func (d *decoder) validString(cm *msgInfo, s string) bool {
 const maxString = 1 << 20
 
 // enumCode sets a value-set bound code.
-func (d *decoder) enumCode(m protoreflect.Message, cm *msgInfo, text []byte) bool {
+func (d *decoder) enumCode(m unsafe.Pointer, cm *msgInfo, text []byte) bool {
 	if len(text) == 0 {
 		// jsonformat maps "" to the enum's zero value and accepts it.
 		d.addf(operationoutcome.CodeInvalid, true, "expected a code from %s, found an empty string", cm.enum.valueSet)

@@ -2,6 +2,7 @@ package fhirjson
 
 import (
 	"strings"
+	"unsafe"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -33,12 +34,13 @@ var refFields, refTypes = func() (map[string]protoreflect.FieldDescriptor, map[p
 // finishReference normalizes a Reference as jsonformat does ("#x" becomes
 // the fragment, "Type/id[/_history/v]" the typed id) and checks the type
 // against the element's allowed target types.
-func (d *decoder) finishReference(m protoreflect.Message, cm *msgInfo, fi *fieldInfo) {
-	ref, ok := m.Interface().(*dpb.Reference)
+func (d *decoder) finishReference(p unsafe.Pointer, cm *msgInfo, fi *fieldInfo) {
+	ref, ok := asGo[dpb.Reference](p, cm, referenceType)
 	if !ok {
 		return
 	}
 	normalizeReference(ref)
+	m := ref.ProtoReflect()
 	if d.noValidate > 0 || fi.validRefs == nil {
 		return
 	}

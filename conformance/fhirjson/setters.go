@@ -11,61 +11,59 @@ import (
 
 // valueField returns the address of a primitive's value in its Go struct,
 // or nil when the plan could not locate it. Setting values there skips
-// protoreflect's Set and the m.Interface() a type switch needs, both of
-// which go through package reflect; primitives are most of a
-// MeasureReport. The decoder only builds generated messages, whose
-// protoreflect view is the struct itself (see structPointer).
-func valueField(m protoreflect.Message, cm *msgInfo) unsafe.Pointer {
+// protoreflect's Set, which goes through package reflect; primitives are
+// most of a MeasureReport.
+func valueField(p unsafe.Pointer, cm *msgInfo) unsafe.Pointer {
 	pl := cm.plan()
 	if !pl.valOK || cm.goType == nil {
 		return nil
 	}
-	return unsafe.Add(structPointer(m), pl.valOff)
+	return unsafe.Add(p, pl.valOff)
 }
 
 // setString sets a string-valued primitive.
-func setString(m protoreflect.Message, cm *msgInfo, s string) {
-	if v := valueField(m, cm); v != nil && cm.prim != primEnumCode {
+func setString(p unsafe.Pointer, cm *msgInfo, s string) {
+	if v := valueField(p, cm); v != nil && cm.prim != primEnumCode {
 		*(*string)(v) = s
 		return
 	}
-	m.Set(cm.valueFD, protoreflect.ValueOfString(s))
+	cm.view(p).Set(cm.valueFD, protoreflect.ValueOfString(s))
 }
 
 // setUint32 sets a positiveInt or unsignedInt.
-func setUint32(m protoreflect.Message, cm *msgInfo, n uint32) {
-	if v := valueField(m, cm); v != nil {
+func setUint32(p unsafe.Pointer, cm *msgInfo, n uint32) {
+	if v := valueField(p, cm); v != nil {
 		*(*uint32)(v) = n
 		return
 	}
-	m.Set(cm.valueFD, protoreflect.ValueOfUint32(n))
+	cm.view(p).Set(cm.valueFD, protoreflect.ValueOfUint32(n))
 }
 
 // setInt32 sets an integer.
-func setInt32(m protoreflect.Message, cm *msgInfo, n int32) {
-	if v := valueField(m, cm); v != nil {
+func setInt32(p unsafe.Pointer, cm *msgInfo, n int32) {
+	if v := valueField(p, cm); v != nil {
 		*(*int32)(v) = n
 		return
 	}
-	m.Set(cm.valueFD, protoreflect.ValueOfInt32(n))
+	cm.view(p).Set(cm.valueFD, protoreflect.ValueOfInt32(n))
 }
 
 // setBool sets a boolean.
-func setBool(m protoreflect.Message, cm *msgInfo, b bool) {
-	if v := valueField(m, cm); v != nil {
+func setBool(p unsafe.Pointer, cm *msgInfo, b bool) {
+	if v := valueField(p, cm); v != nil {
 		*(*bool)(v) = b
 		return
 	}
-	m.Set(cm.valueFD, protoreflect.ValueOfBool(b))
+	cm.view(p).Set(cm.valueFD, protoreflect.ValueOfBool(b))
 }
 
 // setEnum sets a value-set bound code held as an enum.
-func setEnum(m protoreflect.Message, cm *msgInfo, n protoreflect.EnumNumber) {
-	if v := valueField(m, cm); v != nil {
+func setEnum(p unsafe.Pointer, cm *msgInfo, n protoreflect.EnumNumber) {
+	if v := valueField(p, cm); v != nil {
 		*(*int32)(v) = int32(n)
 		return
 	}
-	m.Set(cm.valueFD, protoreflect.ValueOfEnum(n))
+	cm.view(p).Set(cm.valueFD, protoreflect.ValueOfEnum(n))
 }
 
 // uriCache remembers the last URIs that parsed, per decode: a report

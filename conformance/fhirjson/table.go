@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"unicode"
+	"unsafe"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -87,6 +88,8 @@ type msgInfo struct {
 	// needs it); encPlan caches the encoding plan (encplan.go).
 	goType  reflect.Type
 	encPlan atomic.Pointer[encPlan]
+	// itab is the proto.Message interface table of *goType (see view).
+	itab unsafe.Pointer
 }
 
 // fieldInfo describes one field of a message.
@@ -223,6 +226,9 @@ func primKindOf(d protoreflect.MessageDescriptor) primKind {
 
 func buildInfo(d protoreflect.MessageDescriptor) *msgInfo {
 	mi := &msgInfo{desc: d, keys: map[string]*keyInfo{}, goType: goStructOf(d)}
+	if mi.goType != nil {
+		mi.itab = messageItab(mi.goType)
+	}
 	switch {
 	case isPrimitiveDesc(d):
 		mi.kind = nodePrimitive
