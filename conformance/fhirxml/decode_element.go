@@ -117,16 +117,32 @@ func (st *decodeState) children(m protoreflect.Message, sch *schema, path, name 
 func (st *decodeState) element(start xml.StartElement, m protoreflect.Message, el element, path string) error {
 	path += "." + el.name
 	parent, fd := m, el.field
+	var vm protoreflect.Message
+	fast := false
+	if el.gf != nil {
+		if el.gf.list {
+			var i int
+			if vm, i, fast = el.gf.appendNew(m); fast {
+				path += "[" + strconv.Itoa(i) + "]"
+			}
+		} else {
+			vm, fast = el.gf.mutable(m)
+		}
+	}
 	if el.choice != nil {
-		parent, fd = m.Mutable(el.field).Message(), el.choice
+		if !fast {
+			vm = m.Mutable(el.field).Message()
+		}
+		parent, fd, fast = vm, el.choice, false
 		path += ".ofType(" + el.typeCode + ")"
 	}
-	var vm protoreflect.Message
-	if fd.IsList() {
+	switch {
+	case fast:
+	case fd.IsList():
 		list := parent.Mutable(fd).List()
 		path += "[" + strconv.Itoa(list.Len()) + "]"
 		vm = list.AppendMutable().Message()
-	} else {
+	default:
 		vm = parent.Mutable(fd).Message()
 	}
 	if err := st.value(start, vm, el.sch, path); err != nil {

@@ -75,6 +75,9 @@ type element struct {
 	// sch is the schema of the element's message type, linked at build
 	// time so that decoding needs no lookup per element.
 	sch *schema
+	// gf creates field's message (the choice container for a choice
+	// member) without protoreflect; nil where it cannot.
+	gf *goField
 }
 
 // schemas memoises schemaOf. It holds facts derived from immutable
@@ -189,13 +192,13 @@ func buildSchema(d protoreflect.MessageDescriptor, built map[protoreflect.FullNa
 				c := members.Get(i)
 				s.elements[f.JSONName()+upperFirst(c.JSONName())] = element{
 					field: f, choice: c, rank: rank, name: f.JSONName(), typeCode: typeCode(c), refTargets: refTargets(c),
-					sch: elementSchema(c, built),
+					sch: elementSchema(c, built), gf: newGoField(d, f),
 				}
 			}
 			continue
 		}
 		s.elements[f.JSONName()] = element{field: f, rank: rank, name: f.JSONName(), xhtml: isXHTML(f.Message()), refTargets: refTargets(f),
-			sch: elementSchema(f, built)}
+			sch: elementSchema(f, built), gf: newGoField(d, f)}
 	}
 	return s
 }
