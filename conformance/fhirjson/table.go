@@ -61,8 +61,10 @@ type msgInfo struct {
 	desc protoreflect.MessageDescriptor
 	kind nodeKind
 	prim primKind
-	// keys maps every JSON member name the message accepts to its target.
-	keys map[string]*keyInfo
+	// keys maps every JSON member name the message accepts to its target;
+	// keyTable holds the same for lookups by []byte.
+	keys     map[string]*keyInfo
+	keyTable keyTable
 	// nslots is the number of distinct member slots (for duplicate checks).
 	nslots int
 	// fields lists the message fields in declaration order (encoding).
@@ -281,6 +283,7 @@ func buildInfo(d protoreflect.MessageDescriptor) *msgInfo {
 		}
 		mi.addKeys(fi)
 	}
+	mi.keyTable = newKeyTable(mi.keys)
 	return mi
 }
 
@@ -338,7 +341,7 @@ func (mi *msgInfo) addKey(name string, k *keyInfo, primitive bool) {
 // lookup finds a member by name. Like jsonformat, a name whose first letter
 // is upper case is also tried with that letter lower-cased.
 func (mi *msgInfo) lookup(name []byte) *keyInfo {
-	if k, ok := mi.keys[string(name)]; ok {
+	if k := mi.keyTable.find(name); k != nil {
 		return k
 	}
 	i := 0
@@ -350,7 +353,7 @@ func (mi *msgInfo) lookup(name []byte) *keyInfo {
 		if len(name) <= len(buf) {
 			n := copy(buf[:], name)
 			buf[i] += 'a' - 'A'
-			return mi.keys[string(buf[:n])]
+			return mi.keyTable.find(buf[:n])
 		}
 	}
 	return nil
