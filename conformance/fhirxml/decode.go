@@ -160,7 +160,10 @@ type decodeState struct {
 	// tokStart is the offset of the token last returned by next, used to
 	// keep the narrative div as written.
 	tokStart int
-	issues   []oo.Issue
+	// tok is the token last read, filled in place: a token is too large
+	// to return by value on every read.
+	tok    token
+	issues []oo.Issue
 	// suspect notes that the resource may fail fhirvalidate (see
 	// validate_fast.go).
 	suspect bool
@@ -183,30 +186,31 @@ func (st *decodeState) start(data []byte) error {
 }
 
 // next returns the next start element, end element or text, enforcing the
-// limits. path names where the reader is, for the expression of a fatal
+// limits. The token is valid until the next call. path names where the reader is, for the expression of a fatal
 // issue.
-func (st *decodeState) next(path string) (token, error) {
-	tok, at, err := st.tz.next(path)
+func (st *decodeState) next(path string) (*token, error) {
+	tok := &st.tok
+	at, err := st.tz.next(path, tok)
 	st.tokStart = at
 	if err != nil {
-		return token{}, err
+		return nil, err
 	}
 	switch tok.kind {
 	case tokStart:
 		st.depth++
 		st.elements++
 		if st.depth > st.maxDepth {
-			return token{}, st.fatal(http.StatusBadRequest, oo.TooCostly, path,
+			return nil, st.fatal(http.StatusBadRequest, oo.TooCostly, path,
 				"Elements are nested more than %d deep at <%s>; this server accepts at most %d levels.", st.maxDepth, tok.start.Name.Local, st.maxDepth)
 		}
 		if st.elements > st.maxElements {
-			return token{}, st.fatal(http.StatusBadRequest, oo.TooLong, path,
+			return nil, st.fatal(http.StatusBadRequest, oo.TooLong, path,
 				"The body has more than %d elements; this server accepts at most %d per resource.", st.maxElements, st.maxElements)
 		}
 	case tokEnd:
 		st.depth--
 	case tokEOF:
-		return token{}, st.fatal(http.StatusBadRequest, oo.Structure, path, "The body ended before the XML was complete (an element is not closed).")
+		return nil, st.fatal(http.StatusBadRequest, oo.Structure, path, "The body ended before the XML was complete (an element is not closed).")
 	}
 	return tok, nil
 }
@@ -236,7 +240,8 @@ func (st *decodeState) prolog() (xml.StartElement, error) {
 // and processing instructions may.
 func (st *decodeState) epilog() error {
 	for {
-		tok, at, err := st.tz.next("")
+		tok := &st.tok
+		at, err := st.tz.next("", tok)
 		st.tokStart = at
 		if err != nil {
 			return err

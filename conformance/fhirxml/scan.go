@@ -45,19 +45,21 @@ func newScanner(data []byte) *scanner {
 
 func (s *scanner) offset() int { return s.pos }
 
-func (s *scanner) next(string) (token, int, error) {
+func (s *scanner) next(_ string, tok *token) (int, error) {
 	if s.selfClosed {
 		s.selfClosed = false
 		s.open = s.open[:len(s.open)-1]
-		return token{kind: tokEnd}, s.pos, nil
+		tok.kind = tokEnd
+		return s.pos, nil
 	}
 	for {
 		at := s.pos
 		if at >= len(s.data) {
 			if len(s.open) > 0 {
-				return token{}, at, errFallback
+				return at, errFallback
 			}
-			return token{kind: tokEOF}, at, nil
+			tok.kind = tokEOF
+			return at, nil
 		}
 		if s.data[at] != '<' {
 			end := bytes.IndexByte(s.data[at:], '<')
@@ -68,41 +70,43 @@ func (s *scanner) next(string) (token, int, error) {
 			}
 			text := s.data[at:end]
 			if !s.checkText(text) {
-				return token{}, at, errFallback
+				return at, errFallback
 			}
 			s.pos = end
-			return token{kind: tokText, text: text}, at, nil
+			tok.kind, tok.text = tokText, text
+			return at, nil
 		}
 		if at+1 >= len(s.data) {
-			return token{}, at, errFallback
+			return at, errFallback
 		}
-		var ok bool
+		ok := false
 		switch s.data[at+1] {
 		case '/':
 			if ok = s.endTag(at + 2); ok {
-				return token{kind: tokEnd}, at, nil
+				tok.kind = tokEnd
+				return at, nil
 			}
 		case '!':
 			ok = s.comment(at)
 		case '?':
 			ok = at == 0 && s.declaration()
 		default:
-			var start xml.StartElement
-			if start, ok = s.startTag(at + 1); ok {
-				return token{kind: tokStart, start: start}, at, nil
+			if ok = s.startTag(at+1, &tok.start); ok {
+				tok.kind = tokStart
+				return at, nil
 			}
 		}
 		if !ok {
-			return token{}, at, errFallback
+			return at, errFallback
 		}
 	}
 }
 
-// startTag reads a start tag from after its "<".
-func (s *scanner) startTag(i int) (xml.StartElement, bool) {
+// startTag reads a start tag from after its "<" into start.
+func (s *scanner) startTag(i int, start *xml.StartElement) bool {
 	name, i := s.name(i)
 	if name == nil || string(name) == "xmlns" {
-		return xml.StartElement{}, false
+		return false
 	}
 	ns := ""
 	if n := len(s.open); n > 0 {
@@ -112,7 +116,7 @@ func (s *scanner) startTag(i int) (xml.StartElement, bool) {
 	for {
 		j := skipSpace(s.data, i)
 		if j >= len(s.data) {
-			return xml.StartElement{}, false
+			return false
 		}
 		switch c := s.data[j]; {
 		case c == '>':
@@ -121,29 +125,29 @@ func (s *scanner) startTag(i int) (xml.StartElement, bool) {
 			s.pos, s.selfClosed = j+2, true
 		case j == i:
 			// XML needs space before an attribute.
-			return xml.StartElement{}, false
+			return false
 		default:
 			var aname []byte
 			var value string
 			var ok bool
 			if aname, j = s.name(j); aname == nil {
-				return xml.StartElement{}, false
+				return false
 			}
 			if j = skipSpace(s.data, j); j >= len(s.data) || s.data[j] != '=' {
-				return xml.StartElement{}, false
+				return false
 			}
 			if value, j, ok = s.attrValue(skipSpace(s.data, j+1)); !ok {
-				return xml.StartElement{}, false
+				return false
 			}
 			local := s.intern(aname)
 			for _, a := range attrs {
 				if a.Name.Local == local {
-					return xml.StartElement{}, false
+					return false
 				}
 			}
 			if local == "xmlns" {
 				if value == "" {
-					return xml.StartElement{}, false
+					return false
 				}
 				ns = value
 			}
@@ -155,7 +159,8 @@ func (s *scanner) startTag(i int) (xml.StartElement, bool) {
 	}
 	s.attrs = attrs
 	s.open = append(s.open, openTag{name: name, ns: ns})
-	return xml.StartElement{Name: xml.Name{Space: ns, Local: s.intern(name)}, Attr: attrs}, true
+	start.Name.Space, start.Name.Local, start.Attr = ns, s.intern(name), attrs
+	return true
 }
 
 // endTag reads an end tag from after its "</"; it must close the

@@ -37,10 +37,10 @@ type token struct {
 // reader (stdTokenizer) or the allocation-light scanner (scanner) that
 // handles the common shape of FHIR XML and gives up on everything else.
 type tokenizer interface {
-	// next returns the next token and the offset in data where it
-	// starts. A failure is the fatal error to stop decoding with, or
-	// errFallback from the scanner.
-	next(path string) (token, int, error)
+	// next reads the next token into tok and returns the offset in data
+	// where it starts. A failure is the fatal error to stop decoding
+	// with, or errFallback from the scanner.
+	next(path string, tok *token) (int, error)
 	// offset is where the last token returned ends.
 	offset() int
 }
@@ -78,25 +78,29 @@ func newStdTokenizer(st *decodeState) *stdTokenizer {
 
 func (t *stdTokenizer) offset() int { return int(t.xd.InputOffset()) }
 
-func (t *stdTokenizer) next(path string) (token, int, error) {
+func (t *stdTokenizer) next(path string, tok *token) (int, error) {
 	for {
 		at := int(t.xd.InputOffset())
-		tok, err := t.xd.Token()
+		x, err := t.xd.Token()
 		if errors.Is(err, io.EOF) && t.charset == "" {
-			return token{kind: tokEOF}, at, nil
+			*tok = token{kind: tokEOF}
+			return at, nil
 		}
 		if err != nil {
-			return token{}, at, t.readError(err, path)
+			return at, t.readError(err, path)
 		}
-		switch x := tok.(type) {
+		switch x := x.(type) {
 		case xml.StartElement:
-			return token{kind: tokStart, start: x}, at, nil
+			*tok = token{kind: tokStart, start: x}
+			return at, nil
 		case xml.EndElement:
-			return token{kind: tokEnd}, at, nil
+			*tok = token{kind: tokEnd}
+			return at, nil
 		case xml.CharData:
-			return token{kind: tokText, text: x}, at, nil
+			*tok = token{kind: tokText, text: x}
+			return at, nil
 		case xml.Directive:
-			return token{}, at, t.directive(x, path)
+			return at, t.directive(x, path)
 		case xml.Comment, xml.ProcInst:
 			// Comments carry no FHIR content; processing instructions
 			// (other than the declaration, checked by encoding/xml) are
