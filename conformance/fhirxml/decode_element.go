@@ -115,7 +115,6 @@ func (st *decodeState) children(m protoreflect.Message, sch *schema, path, name 
 
 // element decodes child element start of m, described by el.
 func (st *decodeState) element(start xml.StartElement, m protoreflect.Message, el element, path string) error {
-	path += "." + el.name
 	parent, fd := m, el.field
 	var vm protoreflect.Message
 	fast := false
@@ -123,11 +122,15 @@ func (st *decodeState) element(start xml.StartElement, m protoreflect.Message, e
 		if el.gf.list {
 			var i int
 			if vm, i, fast = el.gf.appendNew(m); fast {
-				path += "[" + strconv.Itoa(i) + "]"
+				// One concatenation: paths are built for every element.
+				path += "." + el.name + "[" + strconv.Itoa(i) + "]"
 			}
 		} else {
 			vm, fast = el.gf.mutable(m)
 		}
+	}
+	if !fast || !el.gf.list {
+		path += "." + el.name
 	}
 	if el.choice != nil {
 		if !fast {

@@ -5,14 +5,14 @@ import (
 	"encoding/xml"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // scanner is a tokenizer for the XML that FHIR resources are written in:
 // the XML declaration, elements with unprefixed names in a default
 // namespace, unprefixed attributes, text, comments, and the five
 // predefined and numeric character references. It reads the body in
-// place and allocates only attribute values and the first use of each
-// name.
+// place and allocates only attribute values.
 //
 // It gives up (errFallback) on everything else, well-formed or not:
 // DOCTYPE and other declarations, CDATA, processing instructions, prefixes,
@@ -30,7 +30,6 @@ type scanner struct {
 	// token comes next, as encoding/xml reports it.
 	selfClosed bool
 	attrs      []xml.Attr
-	names      map[string]string
 	buf        []byte
 }
 
@@ -40,7 +39,7 @@ type openTag struct {
 }
 
 func newScanner(data []byte) *scanner {
-	return &scanner{data: data, names: make(map[string]string, 64), open: make([]openTag, 0, 16)}
+	return &scanner{data: data, open: make([]openTag, 0, 16)}
 }
 
 func (s *scanner) offset() int { return s.pos }
@@ -204,14 +203,11 @@ func isNameByte(c byte) bool {
 	return isNameStart(c) || '0' <= c && c <= '9' || c == '-' || c == '.'
 }
 
-// intern returns name as a string, allocating once per distinct name.
+// intern returns name as a string without copying it: names are only
+// looked up and formatted into diagnostics, never kept past Unmarshal,
+// and the body does not change while it is decoded.
 func (s *scanner) intern(name []byte) string {
-	if v, ok := s.names[string(name)]; ok {
-		return v
-	}
-	v := string(name)
-	s.names[v] = v
-	return v
+	return unsafe.String(unsafe.SliceData(name), len(name))
 }
 
 func skipSpace(b []byte, i int) int {
