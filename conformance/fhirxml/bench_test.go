@@ -48,11 +48,13 @@ func BenchmarkUnmarshalJSONOurs(b *testing.B) {
 func BenchmarkMarshalXML(b *testing.B) {
 	msg := decodeXML(b, readFile(b, benchXML))
 	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := Marshal(msg, false); err != nil {
-			b.Fatal(err)
+	reportCPU(b, func() {
+		for b.Loop() {
+			if _, err := Marshal(msg, false); err != nil {
+				b.Fatal(err)
+			}
 		}
-	}
+	})
 }
 
 func BenchmarkJSONformatUnmarshal(b *testing.B) {
@@ -63,11 +65,13 @@ func BenchmarkJSONformatUnmarshal(b *testing.B) {
 	}
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := u.Unmarshal(data); err != nil {
-			b.Fatal(err)
+	reportCPU(b, func() {
+		for b.Loop() {
+			if _, err := u.Unmarshal(data); err != nil {
+				b.Fatal(err)
+			}
 		}
-	}
+	})
 }
 
 func BenchmarkJSONformatMarshal(b *testing.B) {
@@ -77,9 +81,11 @@ func BenchmarkJSONformatMarshal(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := m.MarshalResource(msg); err != nil {
-			b.Fatal(err)
+	reportCPU(b, func() {
+		for b.Loop() {
+			if _, err := m.MarshalResource(msg); err != nil {
+				b.Fatal(err)
+			}
 		}
-	}
+	})
 }

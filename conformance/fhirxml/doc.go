@@ -20,6 +20,11 @@
 // declaration is rejected, and nesting depth and element count are bounded
 // (see Decoder). Only UTF-8 input is accepted.
 //
+// For speed, a small scanner reads the usual shape of FHIR XML; a body it
+// does not take on, or that has any problem, is read again by encoding/xml
+// in strict mode, which gives the verdict and the diagnostics (see
+// BENCHMARKS.md).
+//
 // Every decoding failure is an *operationoutcome.Error whose issues each name
 // what was expected, what was found and where (as a FHIRPath expression when
 // an element can be named).
