@@ -147,6 +147,13 @@ func (e *encoder) object(p unsafe.Pointer, mi *msgInfo, resource bool) error {
 		if p == nil && mb.kind != encResourceType {
 			continue
 		}
+		// Most members of most objects are absent: skip them here.
+		if mb.direct {
+			slot := unsafe.Add(p, mb.off)
+			if mb.list && len(*(*[]unsafe.Pointer)(slot)) == 0 || !mb.list && *(*unsafe.Pointer)(slot) == nil {
+				continue
+			}
+		}
 		wrote, err := e.member(mb, pl, mi, p, n, resource, uri, own)
 		if err != nil {
 			return fmt.Errorf("%s: %w", mb.name, err)

@@ -45,6 +45,10 @@ type encMember struct {
 	// refOneof marks members of Reference's reference oneof, which are
 	// skipped when a rebuilt "reference" is written instead.
 	refOneof bool
+	// direct marks plain message fields at offset off (a *T, or a []*T
+	// when list is set), whose absence object sees without a call.
+	direct, list bool
+	off          uintptr
 }
 
 // encChoice is a choice field (value[x]), whose JSON name depends on the
@@ -148,7 +152,7 @@ func buildPlan(mi *msgInfo) *encPlan {
 			p.choices = append(p.choices, newEncChoice(fi, cm))
 			continue
 		}
-		m := encMember{fi: fi, cm: cm, refOneof: inRef}
+		m := encMember{fi: fi, cm: cm, refOneof: inRef, direct: fi.fast.ok, list: fi.repeated, off: fi.fast.offset}
 		switch {
 		case cm.kind == nodePrimitive && fi.repeated:
 			m.kind = encValues
