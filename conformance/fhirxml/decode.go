@@ -91,7 +91,7 @@ func (dc Decoder) Unmarshal(data []byte) (proto.Message, error) {
 	suspect := true
 	if !dc.noScanner {
 		fast := *st
-		fast.tz = newScanner(fast.data)
+		fast.tz, fast.scanning = newScanner(fast.data), true
 		cr, res, err = fast.decode()
 		if err == nil && len(fast.issues) > 0 {
 			err = errFallback
@@ -167,6 +167,10 @@ type decodeState struct {
 	// suspect notes that the resource may fail fhirvalidate (see
 	// validate_fast.go).
 	suspect bool
+	// scanning marks the pass with the scanner. Its diagnostics are never
+	// shown (any problem sends the body to encoding/xml, which reports it),
+	// so it builds no element paths: they were a tenth of its time.
+	scanning bool
 }
 
 var (

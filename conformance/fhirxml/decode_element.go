@@ -117,36 +117,37 @@ func (st *decodeState) children(m protoreflect.Message, sch *schema, path, name 
 func (st *decodeState) element(start xml.StartElement, m protoreflect.Message, el element, path string) error {
 	parent, fd := m, el.field
 	var vm protoreflect.Message
-	fast := false
+	index, fast := -1, false
 	if el.gf != nil {
 		if el.gf.list {
-			var i int
-			if vm, i, fast = el.gf.appendNew(m); fast {
-				// One concatenation: paths are built for every element.
-				path += "." + el.name + "[" + strconv.Itoa(i) + "]"
-			}
+			vm, index, fast = el.gf.appendNew(m)
 		} else {
 			vm, fast = el.gf.mutable(m)
 		}
-	}
-	if !fast || !el.gf.list {
-		path += "." + el.name
 	}
 	if el.choice != nil {
 		if !fast {
 			vm = m.Mutable(el.field).Message()
 		}
 		parent, fd, fast = vm, el.choice, false
-		path += ".ofType(" + el.typeCode + ")"
 	}
 	switch {
 	case fast:
 	case fd.IsList():
 		list := parent.Mutable(fd).List()
-		path += "[" + strconv.Itoa(list.Len()) + "]"
+		index = list.Len()
 		vm = list.AppendMutable().Message()
 	default:
 		vm = parent.Mutable(fd).Message()
+	}
+	if !st.scanning {
+		path += "." + el.name
+		if el.choice != nil {
+			path += ".ofType(" + el.typeCode + ")"
+		}
+		if index >= 0 {
+			path += "[" + strconv.Itoa(index) + "]"
+		}
 	}
 	if err := st.value(start, vm, el.sch, path); err != nil {
 		return err
