@@ -252,12 +252,36 @@ func skipDigits(s string, i int) int {
 	return i
 }
 
+// plain8 reports whether the 8 bytes of s are ASCII that JSON writes as
+// is: none is a control character, '"', '\\' or at or above 0x80 (SWAR:
+// each test sets a byte's high bit where it holds).
+func plain8(s string) bool {
+	_ = s[7]
+	w := uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	ctl := (w - 0x20*ones) &^ w // high bit set where a byte < 0x20 (or >= 0x80)
+	q := w ^ '"'*ones
+	bs := w ^ '\\'*ones
+	zq := (q - ones) &^ q   // high bit where a byte was '"'
+	zb := (bs - ones) &^ bs // high bit where a byte was '\\'
+	return (ctl|zq|zb|w)&highs == 0
+}
+
 // appendString is encoding/json's string encoding with HTML escaping off.
 func appendString(dst []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		// Skip 8 plain ASCII bytes at a time: most strings (URIs, codes)
+		// need no escaping at all.
+		for i+8 <= len(s) && plain8(s[i:i+8]) {
+			i += 8
+		}
+		if i >= len(s) {
+			break
+		}
 		b := s[i]
 		if b < utf8.RuneSelf {
 			if b >= 0x20 && b != '"' && b != '\\' {
