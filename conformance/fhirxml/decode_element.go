@@ -168,7 +168,7 @@ func (st *decodeState) value(start xml.StartElement, vm protoreflect.Message, sc
 	case sch.kind == kindContained:
 		return st.contained(start, vm, sch, path)
 	}
-	if _, err := st.attributes(start, vm, sch, path); err != nil {
+	if _, _, err := st.attributes(start, vm, sch, path); err != nil {
 		return err
 	}
 	if err := st.children(vm, sch, path, start.Name.Local, false); err != nil {
@@ -187,7 +187,7 @@ func (st *decodeState) value(start xml.StartElement, vm protoreflect.Message, sc
 // primitive decodes a primitive element: value and id attributes, extension
 // children.
 func (st *decodeState) primitive(start xml.StartElement, m protoreflect.Message, sch *schema, path string) error {
-	value, err := st.attributes(start, m, sch, path)
+	value, hasValue, err := st.attributes(start, m, sch, path)
 	if err != nil {
 		return err
 	}
@@ -195,8 +195,8 @@ func (st *decodeState) primitive(start xml.StartElement, m protoreflect.Message,
 		return err
 	}
 	st.checkRequired(m, sch)
-	if value != nil {
-		err := parsePrimitive(m, *value, st.loc)
+	if hasValue {
+		err := parsePrimitive(m, value, st.loc, st.scanning)
 		var ve *valueError
 		switch {
 		case errors.As(err, &ve):
@@ -207,7 +207,7 @@ func (st *decodeState) primitive(start xml.StartElement, m protoreflect.Message,
 			if ve.tooLong {
 				code = oo.TooLong
 			}
-			return st.report(code, path, "%s has the value %q; expected %s.", path, truncate(*value, 100), ve.expected)
+			return st.report(code, path, "%s has the value %q; expected %s.", path, truncate(value, 100), ve.expected)
 		case err != nil:
 			return oo.Wrap(http.StatusInternalServerError, err)
 		}
@@ -227,7 +227,7 @@ func (st *decodeState) primitive(start xml.StartElement, m protoreflect.Message,
 // (Element.id) and url (Extension.url) into their fields, and returns the
 // value attribute of a primitive. Namespace declarations are skipped;
 // anything else is reported.
-func (st *decodeState) attributes(start xml.StartElement, m protoreflect.Message, sch *schema, path string) (value *string, err error) {
+func (st *decodeState) attributes(start xml.StartElement, m protoreflect.Message, sch *schema, path string) (value string, hasValue bool, err error) {
 	for i, a := range start.Attr {
 		if isNamespaceDecl(a) {
 			continue
@@ -235,7 +235,7 @@ func (st *decodeState) attributes(start xml.StartElement, m protoreflect.Message
 		if repeated(start.Attr[:i], a.Name) {
 			// encoding/xml lets a repeated attribute through.
 			if err := st.report(oo.Structure, path, "Attribute %s appears twice on %s.", a.Name.Local, path); err != nil {
-				return nil, err
+				return "", false, err
 			}
 			continue
 		}
@@ -243,8 +243,7 @@ func (st *decodeState) attributes(start xml.StartElement, m protoreflect.Message
 		switch {
 		case a.Name.Space != "":
 		case a.Name.Local == "value" && sch.kind == kindPrimitive:
-			v := a.Value
-			value = &v
+			value, hasValue = a.Value, true
 			continue
 		case a.Name.Local == "id":
 			target = sch.idAttr
@@ -253,23 +252,23 @@ func (st *decodeState) attributes(start xml.StartElement, m protoreflect.Message
 		}
 		if target == nil {
 			if err := st.report(oo.Structure, path, "Unknown attribute %s on %s (<%s>); %s.", attrName(a.Name), path, start.Name.Local, sch.expectedAttributes()); err != nil {
-				return nil, err
+				return "", false, err
 			}
 			continue
 		}
 		apath := path + "." + string(target.JSONName())
 		am := m.Mutable(target).Message()
-		if err := parsePrimitive(am, a.Value, st.loc); err != nil {
+		if err := parsePrimitive(am, a.Value, st.loc, st.scanning); err != nil {
 			var ve *valueError
 			if !errors.As(err, &ve) {
-				return nil, oo.Wrap(http.StatusInternalServerError, err)
+				return "", false, oo.Wrap(http.StatusInternalServerError, err)
 			}
 			if err := st.report(oo.Value, apath, "%s has the value %q; expected %s.", apath, truncate(a.Value, 100), ve.expected); err != nil {
-				return nil, err
+				return "", false, err
 			}
 		}
 	}
-	return value, nil
+	return value, hasValue, nil
 }
 
 // noAttributes reports any attribute but namespace declarations on an

@@ -42,7 +42,11 @@ var (
 // value attribute, by the rules jsonformat applies to the same JSON value.
 // String formats that fhirvalidate checks afterwards (id, code, oid, uuid,
 // control characters, lengths) are only stored here.
-func parsePrimitive(m protoreflect.Message, s string, loc *time.Location) error {
+//
+// borrowed says that s points into the request body (see scanner): it is
+// copied before being stored, and only then, as most values (numbers,
+// dates, enum codes) are parsed rather than stored.
+func parsePrimitive(m protoreflect.Message, s string, loc *time.Location, borrowed bool) error {
 	switch v := m.Interface().(type) {
 	case *dpb.Boolean:
 		switch s {
@@ -76,7 +80,7 @@ func parsePrimitive(m protoreflect.Message, s string, loc *time.Location) error 
 		if !decimalRegex().MatchString(s) {
 			return &valueError{expected: "a decimal such as 1.50"}
 		}
-		v.Value = s
+		v.Value = owned(s, borrowed)
 	case *dpb.Date:
 		if !parseDate(s, loc, v) {
 			return &valueError{expected: "a date (YYYY, YYYY-MM or YYYY-MM-DD)"}
@@ -99,40 +103,48 @@ func parsePrimitive(m protoreflect.Message, s string, loc *time.Location) error 
 		if len(s) > maxStringSize {
 			return &valueError{expected: "a string of at most 1 MB", tooLong: true}
 		}
-		v.Value = s
+		v.Value = owned(s, borrowed)
 	case *dpb.Code:
-		v.Value = s
+		v.Value = owned(s, borrowed)
 		if fastCode(s) {
 			return nil
 		}
 		return checkRegex(m, s, "a code (no leading, trailing or repeated whitespace)")
 	case *dpb.Id:
-		v.Value = s
+		v.Value = owned(s, borrowed)
 		if fastID(s) {
 			return nil
 		}
 		return checkRegex(m, s, "an id (1 to 64 characters of A-Z, a-z, 0-9, '-' and '.')")
 	case *dpb.Oid:
-		v.Value = s
+		v.Value = owned(s, borrowed)
 		return checkRegex(m, s, "an OID such as urn:oid:1.2.3")
 	case *dpb.Uuid:
-		v.Value = s
+		v.Value = owned(s, borrowed)
 		return checkRegex(m, s, "a UUID such as urn:uuid:c757873d-ec9a-4326-a141-556f43239520")
 	case *dpb.Uri:
-		v.Value = s
+		v.Value = owned(s, borrowed)
 		return checkURI(s)
 	case *dpb.Url:
-		v.Value = s
+		v.Value = owned(s, borrowed)
 		return checkURI(s)
 	case *dpb.Canonical:
-		v.Value = s
+		v.Value = owned(s, borrowed)
 		return checkURI(s)
 	case *dpb.Markdown:
-		v.Value = s
+		v.Value = owned(s, borrowed)
 	default:
-		return parseCode(m, s)
+		return parseCode(m, s, borrowed)
 	}
 	return nil
+}
+
+// owned returns s, copied if it is borrowed from the request body.
+func owned(s string, borrowed bool) string {
+	if borrowed {
+		return strings.Clone(s)
+	}
+	return s
 }
 
 // maxStringSize is the FHIR limit on strings that fhirvalidate enforces.
@@ -170,7 +182,7 @@ func checkURI(s string) error {
 
 // parseCode sets a code bound to a required value set, held as an enum (or
 // a string) in a message of its own, the way jsonpbhelper.UnmarshalCode does.
-func parseCode(m protoreflect.Message, s string) error {
+func parseCode(m protoreflect.Message, s string, borrowed bool) error {
 	d := m.Descriptor()
 	fd := d.Fields().ByName("value")
 	if fd == nil || !proto.HasExtension(d.Options(), apb.E_FhirValuesetUrl) {
@@ -178,7 +190,7 @@ func parseCode(m protoreflect.Message, s string) error {
 	}
 	switch fd.Kind() {
 	case protoreflect.StringKind:
-		m.Set(fd, protoreflect.ValueOfString(s))
+		m.Set(fd, protoreflect.ValueOfString(owned(s, borrowed)))
 		return nil
 	case protoreflect.EnumKind:
 		values := fd.Enum().Values()

@@ -264,7 +264,9 @@ func (s *scanner) attrValue(i int) (string, int, bool) {
 		case XHTMLNamespace:
 			return XHTMLNamespace, next, true
 		}
-		return string(raw), next, true
+		// Borrowed: parsePrimitive copies what it stores (most values are
+		// parsed, not stored), and nothing else keeps attribute values.
+		return unsafe.String(unsafe.SliceData(raw), len(raw)), next, true
 	}
 	buf := s.buf[:0]
 	for j := 0; j < len(raw); {

@@ -1,6 +1,7 @@
 package fhirxml
 
 import (
+	"bytes"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -84,6 +85,33 @@ func TestScannerReadsFixtures(t *testing.T) {
 		_, _, err := st.decode()
 		if err != nil || len(st.issues) > 0 {
 			t.Errorf("%s: the scanner handed over to encoding/xml: %v %s", name, err, cmp.Diff(nil, st.issues))
+		}
+	}
+}
+
+// TestDecodedOwnsItsStrings checks that no string in a decoded resource
+// still points into the request body, which the scanner reads in place:
+// overwriting the body after decoding must not change the resource.
+func TestDecodedOwnsItsStrings(t *testing.T) {
+	inputs := [][]byte{readFile(t, filepath.Join("testdata", "features.xml"))}
+	for _, fx := range fixtures(t) {
+		inputs = append(inputs, fx.xmlData)
+	}
+	for _, data := range inputs {
+		body := bytes.Clone(data)
+		got, err := Unmarshal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range body {
+			body[i] = 'x'
+		}
+		want, err := Unmarshal(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := diffProto(want, got); diff != "" {
+			t.Fatalf("the decoded resource changed with its body (-want +got):\n%s", diff)
 		}
 	}
 }
