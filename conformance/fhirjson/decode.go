@@ -38,6 +38,8 @@ type decoder struct {
 	deferred *[]entryJob
 	// uris remembers URIs already found valid in this document.
 	uris uriCache
+	// strings makes the string values (strarena.go).
+	strings strArena
 }
 
 // entryJob is one Bundle.entry.resource left for a worker.

@@ -153,7 +153,7 @@ func (d *decoder) number(m unsafe.Pointer, cm *msgInfo, num []byte) bool {
 	if cm.prim == primDecimal {
 		// The scanner's number grammar is the decimal value_regex, and the
 		// text is kept as written so that 1.50 stays 1.50.
-		setString(m, cm, string(num))
+		setString(m, cm, d.strings.string(num))
 		return true
 	}
 	if !isInteger(num) {
@@ -209,7 +209,7 @@ func (d *decoder) stringValue(m unsafe.Pointer, cm *msgInfo, text, raw []byte, e
 	case primDate, primDateTime, primInstant, primTime:
 		return d.temporal(m, cm, text)
 	}
-	s := string(text)
+	s := d.strings.string(text)
 	if d.noValidate == 0 {
 		if !d.validString(cm, s) {
 			return false
