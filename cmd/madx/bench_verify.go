@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"time"
 )
 
 // verifySample reads back up to --verify acknowledged reports and checks
@@ -24,6 +25,17 @@ func (b *bencher) verifySample(ctx context.Context) int {
 	bad := 0
 	for _, id := range ids {
 		st, body, err := b.do(ctx, http.MethodGet, b.cfg.base+"/MeasureReport/"+id, "", nil)
+		// The last requests of a phase may still be in flight: a server
+		// that caps concurrent requests per client answers 429; wait and
+		// ask again rather than count it as a report that was lost.
+		for try := 0; err == nil && st == http.StatusTooManyRequests && try < 20; try++ {
+			select {
+			case <-ctx.Done():
+				return bad + 1
+			case <-time.After(100 * time.Millisecond):
+			}
+			st, body, err = b.do(ctx, http.MethodGet, b.cfg.base+"/MeasureReport/"+id, "", nil)
+		}
 		var got struct {
 			Group []struct {
 				Population []struct {
