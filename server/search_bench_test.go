@@ -19,7 +19,7 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// Search benchmark (docs/search-benchmarks.md). It is a test, skipped
+// Search benchmark (docs/benchmarks.md, "Search"). It is a test, skipped
 // unless MADX_SEARCH_BENCH=1, because generating 100,000 reports takes a
 // minute and a few hundred MB:
 //
@@ -80,7 +80,7 @@ func percentile(d []time.Duration, p float64) time.Duration {
 
 func TestSearchBenchmark(t *testing.T) {
 	if os.Getenv("MADX_SEARCH_BENCH") == "" {
-		t.Skip("set MADX_SEARCH_BENCH=1 to run the search benchmark (docs/search-benchmarks.md)")
+		t.Skip("set MADX_SEARCH_BENCH=1 to run the search benchmark (docs/benchmarks.md, section Search)")
 	}
 	ctx := context.Background()
 	dir := os.Getenv("MADX_SEARCH_BENCH_DIR")

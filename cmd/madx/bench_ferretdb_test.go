@@ -13,7 +13,7 @@ import (
 
 // TestBenchMongoOnFerretDB measures the MongoDB engine over the wire
 // against the embedded FerretDB test server (not a real MongoDB: figures
-// from it are labelled so in docs/benchmarks-load.md). It runs only when
+// from it are labelled so in docs/benchmarks.md). It runs only when
 // MADX_BENCH_FERRETDB holds the bench flags, e.g.
 //
 //	MADX_BENCH_FERRETDB="--phases put,bundle --duration 5s" go test ./cmd/madx -run BenchMongoOnFerretDB -v
