@@ -183,7 +183,9 @@ CREATE TABLE IF NOT EXISTS current (
 ) WITHOUT ROWID;
 CREATE UNIQUE INDEX IF NOT EXISTS current_report_key ON current(report_key) WHERE report_key IS NOT NULL AND deleted = 0;
 CREATE INDEX IF NOT EXISTS current_canonical ON current(type, url, ver) WHERE url IS NOT NULL;
-CREATE INDEX IF NOT EXISTS current_report ON current(measure, period_start) WHERE measure IS NOT NULL;
+-- current_report (measure, period_start), from schema 1, served no query once
+-- current_measure_url existed and cost every report write an index update.
+DROP INDEX IF EXISTS current_report;
 CREATE INDEX IF NOT EXISTS current_subject ON current(subject, period_start) WHERE subject IS NOT NULL;
 -- Search (issue #6): every parameter has an index whose leading columns are
 -- the type and the tested field; _lastUpdated also orders pages.
