@@ -8,12 +8,12 @@ import (
 	"os"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/google/fhir/go/fhirversion"
 	"github.com/google/fhir/go/jsonformat"
+	"github.com/madx-project/madx/internal/cputime"
 	"github.com/madx-project/madx/server"
 	"github.com/madx-project/madx/store"
 )
@@ -74,7 +74,7 @@ func BenchmarkPutReport(b *testing.B) {
 				ids[i], bodies[i] = reportBody(template, i)
 			}
 			b.ResetTimer()
-			cpu := cpuTime()
+			cpu := cputime.Process()
 			for i := range b.N {
 				serve(b, h, "PUT", "/fhir/MeasureReport/"+ids[i], bodies[i], http.StatusCreated)
 			}
@@ -98,7 +98,7 @@ func BenchmarkPutReportConcurrent(b *testing.B) {
 			var next atomic.Int64
 			b.SetParallelism(4) // 4 x GOMAXPROCS(2) = 8 clients
 			b.ResetTimer()
-			cpu := cpuTime()
+			cpu := cputime.Process()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					i := next.Add(1) - 1
@@ -128,7 +128,7 @@ func BenchmarkCollection(b *testing.B) {
 				bundles[i] = []byte(`{"resourceType":"Bundle","type":"collection","entry":[` + strings.Join(entries, ",") + `]}`)
 			}
 			b.ResetTimer()
-			cpu := cpuTime()
+			cpu := cputime.Process()
 			for i := range b.N {
 				serve(b, h, "POST", "/fhir/", bundles[i], http.StatusOK)
 			}
@@ -152,19 +152,10 @@ func BenchmarkParseJSONFormat(b *testing.B) {
 	}
 }
 
-// cpuTime is the process's CPU time (user + system) so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // reportRates reports wall-clock reports/s and the CPU time per report,
 // which stays meaningful when other processes load the machine: on an
 // idle machine with C cores, C seconds / cpu-per-report is the ceiling.
 func reportRates(b *testing.B, reports int, cpuStart time.Duration) {
 	b.ReportMetric(float64(reports)/b.Elapsed().Seconds(), "reports/s")
-	b.ReportMetric(float64((cpuTime()-cpuStart).Microseconds())/float64(reports), "cpu-µs/report")
+	b.ReportMetric(float64((cputime.Process()-cpuStart).Microseconds())/float64(reports), "cpu-µs/report")
 }

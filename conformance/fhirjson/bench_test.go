@@ -5,6 +5,7 @@ import (
 
 	"github.com/google/fhir/go/fhirversion"
 	"github.com/google/fhir/go/jsonformat"
+	"github.com/madx-project/madx/internal/cputime"
 )
 
 // The benchmark inputs: the mADX example report (24 KB, 27 strata) and
@@ -20,7 +21,7 @@ func BenchmarkUnmarshal(b *testing.B) {
 		b.Run(f.name+"/fhirjson", func(b *testing.B) {
 			b.SetBytes(int64(len(data)))
 			b.ReportAllocs()
-			reportCPU(b, func() {
+			cputime.Report(b, func() {
 				for b.Loop() {
 					if _, err := Unmarshal(data); err != nil {
 						b.Fatal(err)
@@ -35,7 +36,7 @@ func BenchmarkUnmarshal(b *testing.B) {
 			}
 			b.SetBytes(int64(len(data)))
 			b.ReportAllocs()
-			reportCPU(b, func() {
+			cputime.Report(b, func() {
 				for b.Loop() {
 					if _, err := u.Unmarshal(data); err != nil {
 						b.Fatal(err)
@@ -51,7 +52,7 @@ func BenchmarkUnmarshalBundleParallel(b *testing.B) {
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
 	dec := Decoder{} // GOMAXPROCS workers
-	reportCPU(b, func() {
+	cputime.Report(b, func() {
 		for b.Loop() {
 			if _, err := dec.Unmarshal(data); err != nil {
 				b.Fatal(err)
@@ -68,7 +69,7 @@ func BenchmarkMarshal(b *testing.B) {
 		}
 		b.Run(f.name+"/fhirjson", func(b *testing.B) {
 			b.ReportAllocs()
-			reportCPU(b, func() {
+			cputime.Report(b, func() {
 				for b.Loop() {
 					if _, err := Marshal(res); err != nil {
 						b.Fatal(err)
@@ -82,7 +83,7 @@ func BenchmarkMarshal(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.ReportAllocs()
-			reportCPU(b, func() {
+			cputime.Report(b, func() {
 				for b.Loop() {
 					if _, err := m.MarshalResource(res); err != nil {
 						b.Fatal(err)

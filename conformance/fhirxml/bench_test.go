@@ -8,6 +8,7 @@ import (
 	"github.com/google/fhir/go/jsonformat"
 
 	"github.com/madx-project/madx/conformance/fhirjson"
+	"github.com/madx-project/madx/internal/cputime"
 )
 
 // The benchmarks compare this codec with google/fhir's jsonformat on the
@@ -23,7 +24,7 @@ func BenchmarkUnmarshalXML(b *testing.B) {
 	data := readFile(b, benchXML)
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
-	reportCPU(b, func() {
+	cputime.Report(b, func() {
 		for b.Loop() {
 			if _, err := Unmarshal(data); err != nil {
 				b.Fatal(err)
@@ -36,7 +37,7 @@ func BenchmarkUnmarshalJSONOurs(b *testing.B) {
 	data := readFile(b, benchJSON)
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
-	reportCPU(b, func() {
+	cputime.Report(b, func() {
 		for b.Loop() {
 			if _, err := fhirjson.Unmarshal(data); err != nil {
 				b.Fatal(err)
@@ -48,7 +49,7 @@ func BenchmarkUnmarshalJSONOurs(b *testing.B) {
 func BenchmarkMarshalXML(b *testing.B) {
 	msg := decodeXML(b, readFile(b, benchXML))
 	b.ReportAllocs()
-	reportCPU(b, func() {
+	cputime.Report(b, func() {
 		for b.Loop() {
 			if _, err := Marshal(msg, false); err != nil {
 				b.Fatal(err)
@@ -65,7 +66,7 @@ func BenchmarkJSONformatUnmarshal(b *testing.B) {
 	}
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
-	reportCPU(b, func() {
+	cputime.Report(b, func() {
 		for b.Loop() {
 			if _, err := u.Unmarshal(data); err != nil {
 				b.Fatal(err)
@@ -81,7 +82,7 @@ func BenchmarkJSONformatMarshal(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
-	reportCPU(b, func() {
+	cputime.Report(b, func() {
 		for b.Loop() {
 			if _, err := m.MarshalResource(msg); err != nil {
 				b.Fatal(err)
