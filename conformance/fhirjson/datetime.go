@@ -2,11 +2,8 @@ package fhirjson
 
 import (
 	"fmt"
-	"math"
 	"reflect"
-	"strconv"
 	"strings"
-	"sync"
 	"time"
 	"unsafe"
 
@@ -15,22 +12,7 @@ import (
 	"github.com/madx-project/madx/operationoutcome"
 
 	dpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
-)
-
-// The layouts jsonformat parses and prints with.
-const (
-	layoutYear       = "2006"
-	layoutMonth      = "2006-01"
-	layoutDay        = "2006-01-02"
-	layoutSeconds    = "2006-01-02T15:04:05-07:00"
-	layoutMillis     = "2006-01-02T15:04:05.000-07:00"
-	layoutMicros     = "2006-01-02T15:04:05.000000-07:00"
-	layoutSecondsUTC = "2006-01-02T15:04:05Z"
-	layoutMillisUTC  = "2006-01-02T15:04:05.000Z"
-	layoutMicrosUTC  = "2006-01-02T15:04:05.000000Z"
-	layoutTime       = "15:04:05"
-	layoutTimeMillis = "15:04:05.000"
-	layoutTimeMicros = "15:04:05.000000"
+	"github.com/madx-project/madx/conformance/internal/fhirtime"
 )
 
 // temporal sets a date, dateTime, instant or time. The format checks are
@@ -66,7 +48,7 @@ func (d *decoder) temporal(m unsafe.Pointer, cm *msgInfo, text []byte) bool {
 		d.addf(operationoutcome.Value, false, "expected an instant (YYYY-MM-DDThh:mm:ss[.f] with Z or ±hh:mm), found %s", quote(text))
 	case primTime:
 		if v, ok := asGo[dpb.Time](m, cm, timeType); ok && timeOK(s) {
-			if t, err := time.Parse(layoutTime, s); err == nil {
+			if t, err := time.Parse(fhirtime.LayoutTime, s); err == nil {
 				v.ValueUs = t.Sub(midnight).Nanoseconds() / int64(time.Microsecond)
 				v.Precision = dpb.Time_Precision(fracPrecision(s))
 				return true
@@ -85,18 +67,18 @@ func asGo[T any](p unsafe.Pointer, cm *msgInfo, t reflect.Type) (*T, bool) {
 	return (*T)(p), true
 }
 
-var midnight, _ = time.Parse(layoutTime, "00:00:00")
+var midnight, _ = time.Parse(fhirtime.LayoutTime, "00:00:00")
 
 func parseDate(s string) (int64, dpb.Date_Precision, bool) {
 	var layout string
 	var prec dpb.Date_Precision
 	switch len(s) {
 	case 10:
-		layout, prec = layoutDay, dpb.Date_DAY
+		layout, prec = fhirtime.LayoutDay, dpb.Date_DAY
 	case 7:
-		layout, prec = layoutMonth, dpb.Date_MONTH
+		layout, prec = fhirtime.LayoutMonth, dpb.Date_MONTH
 	case 4:
-		layout, prec = layoutYear, dpb.Date_YEAR
+		layout, prec = fhirtime.LayoutYear, dpb.Date_YEAR
 	default:
 		return 0, 0, false
 	}
@@ -104,7 +86,7 @@ func parseDate(s string) (int64, dpb.Date_Precision, bool) {
 	if err != nil {
 		return 0, 0, false
 	}
-	return timestampUsec(t), prec, true
+	return fhirtime.Micros(t), prec, true
 }
 
 // parseDateTime parses a dateTime; the precision is a DateTime_Precision.
@@ -127,19 +109,19 @@ func parseSeconds(s string, instant bool) (int64, int32, string, bool) {
 	var err error
 	tz := "Z"
 	if strings.HasSuffix(s, "Z") {
-		t, err = time.Parse(layoutSecondsUTC, s)
+		t, err = time.Parse(fhirtime.LayoutSecondsUTC, s)
 	} else {
-		t, err = time.Parse(layoutSeconds, s)
-		tz = zoneOffset(t)
+		t, err = time.Parse(fhirtime.LayoutSeconds, s)
+		tz = fhirtime.ZoneOffset(t)
 	}
 	if err != nil {
 		return 0, 0, "", false
 	}
 	p := fracPrecision(s)
 	if instant {
-		return timestampUsec(t), int32([]dpb.Instant_Precision{dpb.Instant_SECOND, dpb.Instant_MILLISECOND, dpb.Instant_MICROSECOND}[p-1]), tz, true
+		return fhirtime.Micros(t), int32([]dpb.Instant_Precision{dpb.Instant_SECOND, dpb.Instant_MILLISECOND, dpb.Instant_MICROSECOND}[p-1]), tz, true
 	}
-	return timestampUsec(t), int32([]dpb.DateTime_Precision{dpb.DateTime_SECOND, dpb.DateTime_MILLISECOND, dpb.DateTime_MICROSECOND}[p-1]), tz, true
+	return fhirtime.Micros(t), int32([]dpb.DateTime_Precision{dpb.DateTime_SECOND, dpb.DateTime_MILLISECOND, dpb.DateTime_MICROSECOND}[p-1]), tz, true
 }
 
 // fracPrecision returns 1 (second), 2 (millisecond: 1 to 3 fraction
@@ -158,25 +140,6 @@ func fracPrecision(s string) int {
 		return 3
 	}
 	return 2
-}
-
-// zoneOffset renders t's UTC offset as ±hh:mm (jsonformat ExtractTimezone).
-func zoneOffset(t time.Time) string {
-	_, offset := t.Zone()
-	sign := "+"
-	if offset < 0 {
-		sign, offset = "-", -offset
-	}
-	return fmt.Sprintf("%s%02d:%02d", sign, offset/3600, offset%3600/60)
-}
-
-// timestampUsec is jsonformat's GetTimestampUsec.
-func timestampUsec(t time.Time) int64 {
-	s := t.Unix()
-	if s < math.MaxInt64/int64(time.Second) && s > math.MinInt64/int64(time.Second) {
-		return s*1e6 + int64(t.Nanosecond()/1000)
-	}
-	return s * 1e6
 }
 
 func digits(s string, i, n int) bool {
@@ -294,126 +257,69 @@ func timeOK(s string) bool {
 	return ok && end == len(s)
 }
 
-// location resolves a proto timezone the way jsonformat's GetLocation
-// does: "Z", an IANA name, or a ±hh:mm offset. Results are cached because
-// time.LoadLocation reads the zoneinfo database on every call.
-func location(tz string) (*time.Location, error) {
-	switch tz {
-	case "Z", "UTC", "":
-		return time.UTC, nil
-	}
-	if l, ok := locations.Load(tz); ok {
-		return l.(*time.Location), nil
-	}
-	l, err := time.LoadLocation(tz)
-	if err != nil {
-		offset, oerr := offsetSeconds(tz)
-		if oerr != nil {
-			return nil, oerr
-		}
-		l = time.FixedZone(tz, offset)
-	}
-	locations.Store(tz, l)
-	return l, nil
-}
-
-var locations sync.Map // string -> *time.Location
-
-func offsetSeconds(offset string) (int, error) {
-	sign := offset[0]
-	if sign != '+' && sign != '-' {
-		return 0, fmt.Errorf("invalid timezone offset: %v", offset)
-	}
-	arr := strings.Split(offset[1:], ":")
-	if len(arr) != 2 {
-		return 0, fmt.Errorf("invalid timezone offset: %v", offset)
-	}
-	hour, err := strconv.Atoi(arr[0])
-	if err != nil {
-		return 0, fmt.Errorf("invalid hour in timezone offset %v: %v", offset, err)
-	}
-	minute, err := strconv.Atoi(arr[1])
-	if err != nil {
-		return 0, fmt.Errorf("invalid minute in timezone offset %v: %v", offset, err)
-	}
-	if sign == '-' {
-		return -hour*3600 - minute*60, nil
-	}
-	return hour*3600 + minute*60, nil
-}
-
-// timeFromUsec is jsonformat's GetTimeFromUsec.
-func timeFromUsec(us int64, tz string) (time.Time, error) {
-	l, err := location(tz)
-	if err != nil {
-		return time.Time{}, err
-	}
-	return time.Unix(us/1e6, (us%1e6)*1000).In(l), nil
-}
-
 // formatTemporal writes a Date, DateTime, Instant or Time as jsonformat's
 // serializers do.
 func formatTemporal(m proto.Message, p primKind) (string, error) {
 	switch v := m.(type) {
 	case *dpb.Date:
-		t, err := timeFromUsec(v.GetValueUs(), v.GetTimezone())
+		t, err := fhirtime.TimeIn(v.GetValueUs(), v.GetTimezone())
 		if err != nil {
 			return "", err
 		}
 		switch v.GetPrecision() {
 		case dpb.Date_DAY:
-			return t.Format(layoutDay), nil
+			return t.Format(fhirtime.LayoutDay), nil
 		case dpb.Date_MONTH:
-			return t.Format(layoutMonth), nil
+			return t.Format(fhirtime.LayoutMonth), nil
 		case dpb.Date_YEAR:
-			return t.Format(layoutYear), nil
+			return t.Format(fhirtime.LayoutYear), nil
 		}
 		return "", fmt.Errorf("invalid Date precision %v", v.GetPrecision())
 	case *dpb.DateTime:
-		t, err := timeFromUsec(v.GetValueUs(), v.GetTimezone())
+		t, err := fhirtime.TimeIn(v.GetValueUs(), v.GetTimezone())
 		if err != nil {
 			return "", err
 		}
 		utc := v.GetTimezone() == "Z"
 		switch v.GetPrecision() {
 		case dpb.DateTime_SECOND:
-			return t.Format(pick(utc, layoutSecondsUTC, layoutSeconds)), nil
+			return t.Format(pick(utc, fhirtime.LayoutSecondsUTC, fhirtime.LayoutSeconds)), nil
 		case dpb.DateTime_MILLISECOND:
-			return t.Format(pick(utc, layoutMillisUTC, layoutMillis)), nil
+			return t.Format(pick(utc, fhirtime.LayoutMillisUTC, fhirtime.LayoutMillis)), nil
 		case dpb.DateTime_MICROSECOND:
-			return t.Format(pick(utc, layoutMicrosUTC, layoutMicros)), nil
+			return t.Format(pick(utc, fhirtime.LayoutMicrosUTC, fhirtime.LayoutMicros)), nil
 		case dpb.DateTime_DAY:
-			return t.Format(layoutDay), nil
+			return t.Format(fhirtime.LayoutDay), nil
 		case dpb.DateTime_MONTH:
-			return t.Format(layoutMonth), nil
+			return t.Format(fhirtime.LayoutMonth), nil
 		case dpb.DateTime_YEAR:
-			return t.Format(layoutYear), nil
+			return t.Format(fhirtime.LayoutYear), nil
 		}
 		return "", fmt.Errorf("invalid DateTime precision %v", v.GetPrecision())
 	case *dpb.Instant:
-		t, err := timeFromUsec(v.GetValueUs(), v.GetTimezone())
+		t, err := fhirtime.TimeIn(v.GetValueUs(), v.GetTimezone())
 		if err != nil {
 			return "", err
 		}
 		utc := v.GetTimezone() == "Z"
 		switch v.GetPrecision() {
 		case dpb.Instant_SECOND:
-			return t.Format(pick(utc, layoutSecondsUTC, layoutSeconds)), nil
+			return t.Format(pick(utc, fhirtime.LayoutSecondsUTC, fhirtime.LayoutSeconds)), nil
 		case dpb.Instant_MILLISECOND:
-			return t.Format(pick(utc, layoutMillisUTC, layoutMillis)), nil
+			return t.Format(pick(utc, fhirtime.LayoutMillisUTC, fhirtime.LayoutMillis)), nil
 		case dpb.Instant_MICROSECOND:
-			return t.Format(pick(utc, layoutMicrosUTC, layoutMicros)), nil
+			return t.Format(pick(utc, fhirtime.LayoutMicrosUTC, fhirtime.LayoutMicros)), nil
 		}
 		return "", fmt.Errorf("invalid Instant precision %v", v.GetPrecision())
 	case *dpb.Time:
 		t := time.Unix(v.GetValueUs()/1e6, (v.GetValueUs()%1e6)*1000).In(time.UTC)
 		switch v.GetPrecision() {
 		case dpb.Time_SECOND:
-			return t.Format(layoutTime), nil
+			return t.Format(fhirtime.LayoutTime), nil
 		case dpb.Time_MILLISECOND:
-			return t.Format(layoutTimeMillis), nil
+			return t.Format(fhirtime.LayoutTimeMillis), nil
 		case dpb.Time_MICROSECOND:
-			return t.Format(layoutTimeMicros), nil
+			return t.Format(fhirtime.LayoutTimeMicros), nil
 		}
 		return "", fmt.Errorf("invalid Time precision %v", v.GetPrecision())
 	}

@@ -2,13 +2,12 @@ package fhirxml
 
 import (
 	"fmt"
-	"math"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
 	dpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
+	"github.com/madx-project/madx/conformance/internal/fhirtime"
 )
 
 // The date and time rules below mirror google/fhir's jsonformat
@@ -25,18 +24,6 @@ var (
 )
 
 const (
-	layoutYear       = "2006"
-	layoutMonth      = "2006-01"
-	layoutDay        = "2006-01-02"
-	layoutSeconds    = "2006-01-02T15:04:05-07:00"
-	layoutMillis     = "2006-01-02T15:04:05.000-07:00"
-	layoutMicros     = "2006-01-02T15:04:05.000000-07:00"
-	layoutSecondsUTC = "2006-01-02T15:04:05Z"
-	layoutMillisUTC  = "2006-01-02T15:04:05.000Z"
-	layoutMicrosUTC  = "2006-01-02T15:04:05.000000Z"
-	layoutTime       = "15:04:05"
-	layoutTimeMillis = "15:04:05.000"
-	layoutTimeMicros = "15:04:05.000000"
 	// utcZone is how google/fhir records an explicit "Z".
 	utcZone = "Z"
 )
@@ -67,9 +54,9 @@ func parseDate(s string, loc *time.Location, d *dpb.Date) bool {
 	for _, l := range []struct {
 		layout string
 		prec   dpb.Date_Precision
-	}{{layoutDay, dpb.Date_DAY}, {layoutMonth, dpb.Date_MONTH}, {layoutYear, dpb.Date_YEAR}} {
+	}{{fhirtime.LayoutDay, dpb.Date_DAY}, {fhirtime.LayoutMonth, dpb.Date_MONTH}, {fhirtime.LayoutYear, dpb.Date_YEAR}} {
 		if t, err := time.ParseInLocation(l.layout, s, loc); err == nil {
-			d.ValueUs, d.Timezone, d.Precision = micros(t), loc.String(), l.prec
+			d.ValueUs, d.Timezone, d.Precision = fhirtime.Micros(t), loc.String(), l.prec
 			return true
 		}
 	}
@@ -81,20 +68,20 @@ func parseDateTime(s string, loc *time.Location, d *dpb.DateTime) bool {
 		return false
 	}
 	prec := [...]dpb.DateTime_Precision{0, dpb.DateTime_SECOND, dpb.DateTime_MILLISECOND, dpb.DateTime_MICROSECOND}[subSecondPrecision(s, true)]
-	if t, err := time.Parse(layoutSeconds, s); err == nil {
-		d.ValueUs, d.Timezone, d.Precision = micros(t), zoneOffset(t), prec
+	if t, err := time.Parse(fhirtime.LayoutSeconds, s); err == nil {
+		d.ValueUs, d.Timezone, d.Precision = fhirtime.Micros(t), fhirtime.ZoneOffset(t), prec
 		return true
 	}
-	if t, err := time.Parse(layoutSecondsUTC, s); err == nil {
-		d.ValueUs, d.Timezone, d.Precision = micros(t), utcZone, prec
+	if t, err := time.Parse(fhirtime.LayoutSecondsUTC, s); err == nil {
+		d.ValueUs, d.Timezone, d.Precision = fhirtime.Micros(t), utcZone, prec
 		return true
 	}
 	for _, l := range []struct {
 		layout string
 		prec   dpb.DateTime_Precision
-	}{{layoutDay, dpb.DateTime_DAY}, {layoutMonth, dpb.DateTime_MONTH}, {layoutYear, dpb.DateTime_YEAR}} {
+	}{{fhirtime.LayoutDay, dpb.DateTime_DAY}, {fhirtime.LayoutMonth, dpb.DateTime_MONTH}, {fhirtime.LayoutYear, dpb.DateTime_YEAR}} {
 		if t, err := time.ParseInLocation(l.layout, s, loc); err == nil {
-			d.ValueUs, d.Timezone, d.Precision = micros(t), loc.String(), l.prec
+			d.ValueUs, d.Timezone, d.Precision = fhirtime.Micros(t), loc.String(), l.prec
 			return true
 		}
 	}
@@ -106,12 +93,12 @@ func parseInstant(s string, d *dpb.Instant) bool {
 		return false
 	}
 	prec := [...]dpb.Instant_Precision{0, dpb.Instant_SECOND, dpb.Instant_MILLISECOND, dpb.Instant_MICROSECOND}[subSecondPrecision(s, true)]
-	if t, err := time.Parse(layoutSecondsUTC, s); err == nil {
-		d.ValueUs, d.Timezone, d.Precision = micros(t), utcZone, prec
+	if t, err := time.Parse(fhirtime.LayoutSecondsUTC, s); err == nil {
+		d.ValueUs, d.Timezone, d.Precision = fhirtime.Micros(t), utcZone, prec
 		return true
 	}
-	if t, err := time.Parse(layoutSeconds, s); err == nil {
-		d.ValueUs, d.Timezone, d.Precision = micros(t), zoneOffset(t), prec
+	if t, err := time.Parse(fhirtime.LayoutSeconds, s); err == nil {
+		d.ValueUs, d.Timezone, d.Precision = fhirtime.Micros(t), fhirtime.ZoneOffset(t), prec
 		return true
 	}
 	return false
@@ -121,7 +108,7 @@ func parseTime(s string, d *dpb.Time) bool {
 	if !timeRegex.MatchString(s) {
 		return false
 	}
-	t, err := time.Parse(layoutTime, s)
+	t, err := time.Parse(fhirtime.LayoutTime, s)
 	if err != nil {
 		return false
 	}
@@ -132,57 +119,57 @@ func parseTime(s string, d *dpb.Time) bool {
 }
 
 func formatDate(d *dpb.Date) (string, error) {
-	t, err := timeIn(d.GetValueUs(), d.GetTimezone())
+	t, err := fhirtime.TimeIn(d.GetValueUs(), d.GetTimezone())
 	if err != nil {
 		return "", err
 	}
 	switch d.GetPrecision() {
 	case dpb.Date_DAY:
-		return t.Format(layoutDay), nil
+		return t.Format(fhirtime.LayoutDay), nil
 	case dpb.Date_MONTH:
-		return t.Format(layoutMonth), nil
+		return t.Format(fhirtime.LayoutMonth), nil
 	case dpb.Date_YEAR:
-		return t.Format(layoutYear), nil
+		return t.Format(fhirtime.LayoutYear), nil
 	}
 	return "", fmt.Errorf("date has no precision")
 }
 
 func formatDateTime(d *dpb.DateTime) (string, error) {
-	t, err := timeIn(d.GetValueUs(), d.GetTimezone())
+	t, err := fhirtime.TimeIn(d.GetValueUs(), d.GetTimezone())
 	if err != nil {
 		return "", err
 	}
 	utc := d.GetTimezone() == utcZone
 	switch d.GetPrecision() {
 	case dpb.DateTime_SECOND:
-		return t.Format(pick(utc, layoutSecondsUTC, layoutSeconds)), nil
+		return t.Format(pick(utc, fhirtime.LayoutSecondsUTC, fhirtime.LayoutSeconds)), nil
 	case dpb.DateTime_MILLISECOND:
-		return t.Format(pick(utc, layoutMillisUTC, layoutMillis)), nil
+		return t.Format(pick(utc, fhirtime.LayoutMillisUTC, fhirtime.LayoutMillis)), nil
 	case dpb.DateTime_MICROSECOND:
-		return t.Format(pick(utc, layoutMicrosUTC, layoutMicros)), nil
+		return t.Format(pick(utc, fhirtime.LayoutMicrosUTC, fhirtime.LayoutMicros)), nil
 	case dpb.DateTime_DAY:
-		return t.Format(layoutDay), nil
+		return t.Format(fhirtime.LayoutDay), nil
 	case dpb.DateTime_MONTH:
-		return t.Format(layoutMonth), nil
+		return t.Format(fhirtime.LayoutMonth), nil
 	case dpb.DateTime_YEAR:
-		return t.Format(layoutYear), nil
+		return t.Format(fhirtime.LayoutYear), nil
 	}
 	return "", fmt.Errorf("dateTime has no precision")
 }
 
 func formatInstant(d *dpb.Instant) (string, error) {
-	t, err := timeIn(d.GetValueUs(), d.GetTimezone())
+	t, err := fhirtime.TimeIn(d.GetValueUs(), d.GetTimezone())
 	if err != nil {
 		return "", err
 	}
 	utc := d.GetTimezone() == utcZone
 	switch d.GetPrecision() {
 	case dpb.Instant_SECOND:
-		return t.Format(pick(utc, layoutSecondsUTC, layoutSeconds)), nil
+		return t.Format(pick(utc, fhirtime.LayoutSecondsUTC, fhirtime.LayoutSeconds)), nil
 	case dpb.Instant_MILLISECOND:
-		return t.Format(pick(utc, layoutMillisUTC, layoutMillis)), nil
+		return t.Format(pick(utc, fhirtime.LayoutMillisUTC, fhirtime.LayoutMillis)), nil
 	case dpb.Instant_MICROSECOND:
-		return t.Format(pick(utc, layoutMicrosUTC, layoutMicros)), nil
+		return t.Format(pick(utc, fhirtime.LayoutMicrosUTC, fhirtime.LayoutMicros)), nil
 	}
 	return "", fmt.Errorf("instant has no precision")
 }
@@ -191,11 +178,11 @@ func formatTime(d *dpb.Time) (string, error) {
 	t := time.UnixMicro(d.GetValueUs()).UTC()
 	switch d.GetPrecision() {
 	case dpb.Time_SECOND:
-		return t.Format(layoutTime), nil
+		return t.Format(fhirtime.LayoutTime), nil
 	case dpb.Time_MILLISECOND:
-		return t.Format(layoutTimeMillis), nil
+		return t.Format(fhirtime.LayoutTimeMillis), nil
 	case dpb.Time_MICROSECOND:
-		return t.Format(layoutTimeMicros), nil
+		return t.Format(fhirtime.LayoutTimeMicros), nil
 	}
 	return "", fmt.Errorf("time has no precision")
 }
@@ -205,57 +192,4 @@ func pick(utc bool, ifUTC, otherwise string) string {
 		return ifUTC
 	}
 	return otherwise
-}
-
-// micros is jsonpbhelper.GetTimestampUsec.
-func micros(t time.Time) int64 {
-	s := t.Unix()
-	if s < math.MaxInt64/int64(time.Second) && s > math.MinInt64/int64(time.Second) {
-		return s*1e6 + int64(t.Nanosecond()/1000)
-	}
-	return s * 1e6
-}
-
-// zoneOffset is jsonpbhelper.ExtractTimezone: "+hh:mm" or "-hh:mm".
-func zoneOffset(t time.Time) string {
-	_, offset := t.Zone()
-	sign := "+"
-	if offset < 0 {
-		sign, offset = "-", -offset
-	}
-	return fmt.Sprintf("%s%02d:%02d", sign, offset/3600, offset%3600/60)
-}
-
-// timeIn is jsonpbhelper.GetTimeFromUsec: tz is "Z", an IANA name (as
-// recorded for dates without a zone) or a "+hh:mm" offset.
-func timeIn(us int64, tz string) (time.Time, error) {
-	loc, err := location(tz)
-	if err != nil {
-		return time.Time{}, err
-	}
-	return time.Unix(us/1e6, (us%1e6)*1000).In(loc), nil
-}
-
-func location(tz string) (*time.Location, error) {
-	switch tz {
-	case utcZone, "UTC", "":
-		return time.UTC, nil
-	}
-	if len(tz) == 6 && (tz[0] == '+' || tz[0] == '-') && tz[3] == ':' {
-		h, herr := strconv.Atoi(tz[1:3])
-		m, merr := strconv.Atoi(tz[4:6])
-		if herr != nil || merr != nil {
-			return nil, fmt.Errorf("invalid timezone offset %q", tz)
-		}
-		off := h*3600 + m*60
-		if tz[0] == '-' {
-			off = -off
-		}
-		return time.FixedZone(tz, off), nil
-	}
-	loc, err := time.LoadLocation(tz)
-	if err != nil {
-		return nil, fmt.Errorf("unknown timezone %q: %w", tz, err)
-	}
-	return loc, nil
 }
