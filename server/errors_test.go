@@ -38,6 +38,9 @@ func TestErrorsAreOperationOutcomes(t *testing.T) {
 			{"not acceptable", "GET", "/Measure/madx-hiv-indicator-example", nil, []string{"Accept", "text/html"}, http.StatusNotAcceptable, ""},
 			{"bad _format", "GET", "/Measure/madx-hiv-indicator-example?_format=yaml", nil, nil, http.StatusNotAcceptable, ""},
 			{"resource posted to base", "POST", "/", valid, nil, http.StatusBadRequest, ""},
+			{"update without an id in the body", "PUT", "/Location/no-id", []byte(`{"resourceType":"Location","name":"x"}`), nil, http.StatusBadRequest, "Location.id"},
+			{"delete of an unknown id", "DELETE", "/Location/never-was", nil, nil, http.StatusNotFound, ""},
+			{"an operation", "GET", "/Measure/$evaluate-measure", nil, nil, http.StatusNotImplemented, ""},
 		}
 		for _, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {
@@ -80,5 +83,21 @@ func TestHealth(t *testing.T) {
 		if r := c.do("GET", root+p, nil); r.status != http.StatusOK {
 			t.Errorf("%s: %d", p, r.status)
 		}
+	}
+}
+
+// TestMissingContentTypeIsSniffed: a body sent without Content-Type (some
+// tools send none) is read as JSON or XML by its first character.
+func TestMissingContentTypeIsSniffed(t *testing.T) {
+	c := newClient(t, openSQLite(t))
+	for name, tc := range map[string]struct{ id, file string }{
+		"json": {"HealthPost1", "madx/definitions/Location-HealthPost1.json"},
+		"xml":  {"HealthPost2", "madx/xml/Location-HealthPost2.xml"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if r := c.do("PUT", "/Location/"+tc.id, testdata(t, tc.file), "Content-Type", ""); r.status != http.StatusCreated {
+				t.Fatalf("PUT without Content-Type: %d %s", r.status, r)
+			}
+		})
 	}
 }
