@@ -184,7 +184,6 @@ func (s *Server) asyncResult(c *gin.Context) (*answer, error) {
 // they make is idempotent by id or business key, so running one again
 // cannot count a report twice.
 type asyncQueue struct {
-	s       *Server
 	ch      chan string
 	mu      sync.Mutex
 	started bool

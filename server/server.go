@@ -107,7 +107,7 @@ func New(opts Options) (*Server, error) {
 		opts.AsyncRetention = 24 * time.Hour
 	}
 	s.opts.AsyncRetention = opts.AsyncRetention
-	s.async = &asyncQueue{s: s, ch: make(chan string, 1024)}
+	s.async = &asyncQueue{ch: make(chan string, 1024)}
 	s.limiter = newLimiter(opts.Security.MaxConcurrentPerClient)
 	s.sent = newSentinels(opts.NewID)
 	s.defs = newDefinitions(opts.Store, opts.JSON.Decode, opts.Validation)
