@@ -156,17 +156,60 @@ func (s *Server) planEntry(ctx context.Context, i int, e *bcrpb.Bundle_Entry, co
 	if err != nil {
 		return nil, err
 	}
-	existing, err := s.claimReportKey(ctx, p, plan.method == http.MethodPost)
-	if err != nil {
-		return nil, err
+	plan.p = p
+	plan.change.IfMatch = ifMatch
+	return plan, nil
+}
+
+// finishEntry applies the resubmission rule to a planned write, given the
+// holders of the Bundle's report keys, and renders the change to store.
+func (s *Server) finishEntry(plan *entryPlan, holders map[string]string) error {
+	if plan.p == nil {
+		return nil
 	}
-	plan.p, plan.id = p, p.id
-	if plan.change, err = s.change(p); err != nil {
-		return nil, err
+	existing, err := applyReportKey(plan.p, holders, plan.method == http.MethodPost)
+	if err != nil {
+		return err
+	}
+	plan.id = plan.p.id
+	ifMatch := plan.change.IfMatch
+	if plan.change, err = s.change(plan.p); err != nil {
+		return err
 	}
 	plan.change.IfMatch = ifMatch
 	plan.change.CreateOnly = plan.method == http.MethodPost && !existing
+	return nil
+}
+
+// planOne plans a single entry, its report key looked up on its own (batch
+// entries are independent and processed one by one).
+func (s *Server) planOne(ctx context.Context, i int, e *bcrpb.Bundle_Entry) (*entryPlan, error) {
+	plan, err := s.planEntry(ctx, i, e, false)
+	if err != nil {
+		return nil, err
+	}
+	holders, err := s.reportKeyHolders(ctx, []*entryPlan{plan})
+	if err != nil {
+		return nil, err
+	}
+	if err := s.finishEntry(plan, holders); err != nil {
+		return nil, err
+	}
 	return plan, nil
+}
+
+// reportKeyHolders looks up the report keys of plans in one store query.
+func (s *Server) reportKeyHolders(ctx context.Context, plans []*entryPlan) (map[string]string, error) {
+	var keys []string
+	for _, p := range plans {
+		if k := p.reportKey(); k != "" {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	return s.opts.Store.ReportKeyHolders(ctx, keys)
 }
 
 // unwrapEntry returns an entry's resource, or nil.

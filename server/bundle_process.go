@@ -21,9 +21,25 @@ func (s *Server) planAll(ctx context.Context, b *bcrpb.Bundle, collection bool) 
 	entries := b.GetEntry()
 	plans := make([]*entryPlan, len(entries))
 	errs := make([]error, len(entries))
-	// Entries are independent until they are written: validate and encode
-	// them on every core, then judge them in entry order.
+	// Entries are independent until they are written: validate them on
+	// every core, look up all their report keys in one query, encode them on
+	// every core, then judge them in entry order.
 	parallel(len(entries), func(i int) { plans[i], errs[i] = s.planEntry(ctx, i, entries[i], collection) })
+	var planned []*entryPlan
+	for i, p := range plans {
+		if errs[i] == nil {
+			planned = append(planned, p)
+		}
+	}
+	holders, err := s.reportKeyHolders(ctx, planned)
+	if err != nil {
+		return nil, err
+	}
+	parallel(len(entries), func(i int) {
+		if errs[i] == nil {
+			errs[i] = s.finishEntry(plans[i], holders)
+		}
+	})
 	var issues []oo.Issue
 	status := 0
 	keys := map[string]int{} // report business key -> entry
@@ -140,7 +156,7 @@ func (s *Server) batch(ctx context.Context, b *bcrpb.Bundle) (*answer, error) {
 	out := s.newBundle("batch-response")
 	out.Entry = make([]outEntry, len(b.GetEntry()))
 	for i, e := range b.GetEntry() {
-		p, err := s.planEntry(ctx, i, e, false)
+		p, err := s.planOne(ctx, i, e)
 		if err != nil {
 			auditEntryFailed(ctx, err)
 			out.Entry[i] = s.errorEntry(err)

@@ -10,7 +10,6 @@ import (
 	mrpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/measure_report_go_proto"
 	"github.com/madx-project/madx/measures"
 	oo "github.com/madx-project/madx/operationoutcome"
-	"github.com/madx-project/madx/store"
 )
 
 type snapshotKey struct{}
@@ -95,20 +94,28 @@ func (s *Server) claimReportKey(ctx context.Context, p *prepared, create bool) (
 	if p.index.ReportKey == "" {
 		return false, nil
 	}
-	holder, err := s.opts.Store.FindReportKey(ctx, p.index.ReportKey)
-	if errors.Is(err, store.ErrNotFound) {
-		return false, nil
-	}
+	holders, err := s.opts.Store.ReportKeyHolders(ctx, []string{p.index.ReportKey})
 	if err != nil {
 		return false, err
 	}
+	return applyReportKey(p, holders, create)
+}
+
+// applyReportKey is the resubmission rule given the holders of the keys
+// (store.ReportKeyHolders), so a Bundle looks up all its keys at once. It
+// reports whether p now updates an existing report.
+func applyReportKey(p *prepared, holders map[string]string, create bool) (bool, error) {
+	holder, held := holders[p.index.ReportKey]
+	if p.index.ReportKey == "" || !held {
+		return false, nil
+	}
 	if create {
-		p.id = holder.ID
-		setID(p.res, holder.ID)
+		p.id = holder
+		setID(p.res, holder)
 		return true, nil
 	}
-	if holder.ID != p.id {
-		return false, reportKeyConflict(p, holder.ID)
+	if holder != p.id {
+		return false, reportKeyConflict(p, holder)
 	}
 	return false, nil
 }

@@ -131,9 +131,10 @@ type Store interface {
 	// url (and Index.Version is version, when version is not empty), in no
 	// particular order.
 	FindCanonical(ctx context.Context, typ, url, version string) ([]Resource, error)
-	// FindReportKey returns the live resource holding that business key, or
-	// ErrNotFound.
-	FindReportKey(ctx context.Context, key string) (Resource, error)
+	// ReportKeyHolders returns, for each of keys that a live resource holds
+	// as its Index.ReportKey, that resource's id; keys nobody holds are
+	// absent from the map. One call answers a whole Bundle's keys.
+	ReportKeyHolders(ctx context.Context, keys []string) (map[string]string, error)
 	// List calls fn for every live resource of a type, in id order, until fn
 	// returns an error (which List returns).
 	List(ctx context.Context, typ string, fn func(Resource) error) error

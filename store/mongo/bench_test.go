@@ -82,13 +82,13 @@ func BenchmarkRead(b *testing.B) {
 	}
 }
 
-func BenchmarkFindReportKey(b *testing.B) {
+func BenchmarkReportKeyHolders(b *testing.B) {
 	s, _ := benchStore(b)
 	ctx := context.Background()
 	i := 0
 	for b.Loop() {
 		i++
-		if _, err := s.FindReportKey(ctx, fmt.Sprintf("http://example.org/Measure/m|Location/l%05d|2025-01", i*7919%benchDocs)); err != nil {
+		if _, err := s.ReportKeyHolders(ctx, []string{fmt.Sprintf("http://example.org/Measure/m|Location/l%05d|2025-01", i*7919%benchDocs)}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -93,13 +93,11 @@ func look(t *testing.T, s *mongo.Store) view {
 			*dst = fmt.Sprintf("v%d", r.VersionID)
 		}
 	}
-	for k, dst := range map[string]*string{"k1": &v.K1, "k2": &v.K2, "k3": &v.K3} {
-		r, err := s.FindReportKey(ctx, k)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			t.Fatalf("FindReportKey %s: %v", k, err)
-		}
-		*dst = r.ID
+	holders, err := s.ReportKeyHolders(ctx, []string{"k1", "k2", "k3"})
+	if err != nil {
+		t.Fatalf("ReportKeyHolders: %v", err)
 	}
+	v.K1, v.K2, v.K3 = holders["k1"], holders["k2"], holders["k3"]
 	if h, err := s.History(ctx, "MeasureReport", "b"); err == nil {
 		v.BHistory = len(h)
 	}

@@ -212,27 +212,32 @@ func (s *Store) FindCanonical(ctx context.Context, typ, url, ver string) ([]stor
 	return out, err
 }
 
-// FindReportKey returns the live resource holding a report key, or
-// store.ErrNotFound.
-func (s *Store) FindReportKey(ctx context.Context, key string) (store.Resource, error) {
+// ReportKeyHolders returns, for each key a live resource holds, that
+// resource's id. A pending write's previous state counts (prev.reportKey)
+// until its transaction record settles it.
+func (s *Store) ReportKeyHolders(ctx context.Context, keys []string) (map[string]string, error) {
+	holders := map[string]string{}
+	if len(keys) == 0 {
+		return holders, nil
+	}
+	want := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		want[k] = true
+	}
 	filter := bson.D{{Key: "$or", Value: bson.A{
-		bson.D{{Key: "reportKey", Value: key}, {Key: "deleted", Value: false}},
-		bson.D{{Key: "prev.reportKey", Value: key}},
+		bson.D{{Key: "reportKey", Value: bson.D{{Key: "$in", Value: keys}}}, {Key: "deleted", Value: false}},
+		bson.D{{Key: "prev.reportKey", Value: bson.D{{Key: "$in", Value: keys}}}},
 	}}}
-	var found *state
-	err := s.scan(ctx, "find report key", filter, options.Find(), func(st *state) error {
-		if st.live() && st.ReportKey == key {
-			found = st
+	err := s.scan(ctx, "find report keys", filter, options.Find(), func(st *state) error {
+		if st.live() && want[st.ReportKey] {
+			holders[st.ReportKey] = st.RID
 		}
 		return nil
 	})
 	if err != nil {
-		return store.Resource{}, err
+		return nil, err
 	}
-	if found == nil {
-		return store.Resource{}, fmt.Errorf("mongo: find report key %q: %w", key, store.ErrNotFound)
-	}
-	return found.resource(), nil
+	return holders, nil
 }
 
 // List calls fn for every live resource of a type in id order, until fn

@@ -51,8 +51,8 @@ func TestServerGone(t *testing.T) {
 			_, err := s.Write(ctx, []store.Change{report("r", "k", `2`), report("q", "", `2`)})
 			return err
 		}(),
-		"FindReportKey": func() error { _, err := s.FindReportKey(ctx, "k"); return err }(),
-		"Stamp":         func() error { _, err := s.Stamp(ctx, "MeasureReport"); return err }(),
+		"ReportKeyHolders": func() error { _, err := s.ReportKeyHolders(ctx, []string{"k"}); return err }(),
+		"Stamp":            func() error { _, err := s.Stamp(ctx, "MeasureReport"); return err }(),
 	}
 	for name, err := range checks {
 		if !errors.Is(err, store.ErrUnavailable) {

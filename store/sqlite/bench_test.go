@@ -109,8 +109,8 @@ func BenchmarkRead(b *testing.B) {
 		})
 		b.Run(fmt.Sprintf("stored=%d/by=reportKey", n), func(b *testing.B) {
 			for i := range b.N {
-				if _, err := s.FindReportKey(context.Background(), fmt.Sprintf("key-r%08d", (i*7919)%n)); err != nil {
-					b.Fatal(err)
+				if h, err := s.ReportKeyHolders(context.Background(), []string{fmt.Sprintf("key-r%08d", (i*7919)%n)}); err != nil || len(h) != 1 {
+					b.Fatal(h, err)
 				}
 			}
 		})

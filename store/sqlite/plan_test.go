@@ -51,6 +51,10 @@ func TestSearchPlansUseIndexes(t *testing.T) {
 			t.Errorf("%s: not on the measure and period index:\n%s", name, plan)
 		}
 	}
+	plan := checkPlan(t, s, "report key holders", reportKeysSQL(3), []any{"a", "b", "c"})
+	if !strings.Contains(plan, "current_report_key") {
+		t.Errorf("report key holders: not on the unique key index:\n%s", plan)
+	}
 	for name, q := range map[string]store.HistoryQuery{
 		"system history":         {Count: 50},
 		"system history _since":  {Since: jan, Count: 50, After: &store.VersionKey{Time: jan.AddDate(1, 0, 0), Type: "MeasureReport", ID: "x", VersionID: 1}},

@@ -121,15 +121,43 @@ func (s *Store) FindCanonical(ctx context.Context, typ, url, version string) ([]
 	return out, nil
 }
 
-// FindReportKey implements store.Store.
-func (s *Store) FindReportKey(ctx context.Context, key string) (store.Resource, error) {
-	op := "find report key " + key
-	r, err := scanVersion(s.r.QueryRowContext(ctx, `SELECT `+versionColumns+` `+liveJoin+`
-		WHERE c.report_key = ? AND c.deleted = 0`, key))
-	if err != nil {
-		return store.Resource{}, translate(op, err)
+// reportKeysSQL finds the live holders of n report keys.
+func reportKeysSQL(n int) string {
+	return `SELECT report_key, id FROM current WHERE report_key IN (?` + strings.Repeat(`, ?`, n-1) + `) AND deleted = 0`
+}
+
+// ReportKeyHolders implements store.Store: one query per 500 keys on the
+// unique index current_report_key.
+func (s *Store) ReportKeyHolders(ctx context.Context, keys []string) (map[string]string, error) {
+	const chunk = 500
+	holders := map[string]string{}
+	for len(keys) > 0 {
+		n := min(len(keys), chunk)
+		args := make([]any, n)
+		for i, k := range keys[:n] {
+			args[i] = k
+		}
+		rows, err := s.r.QueryContext(ctx, reportKeysSQL(n), args...)
+		if err != nil {
+			return nil, translate("find report keys", err)
+		}
+		for rows.Next() {
+			var key, id string
+			if err := rows.Scan(&key, &id); err != nil {
+				rows.Close()
+				return nil, translate("find report keys", err)
+			}
+			holders[key] = id
+		}
+		if err := rows.Close(); err != nil {
+			return nil, translate("find report keys", err)
+		}
+		if err := rows.Err(); err != nil {
+			return nil, translate("find report keys", err)
+		}
+		keys = keys[n:]
 	}
-	return r, nil
+	return holders, nil
 }
 
 // List implements store.Store. It pages through the type in id order so a

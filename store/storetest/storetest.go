@@ -32,6 +32,7 @@ func Run(t *testing.T, open Opener) {
 		{"SkipUnchanged", testSkipUnchanged},
 		{"AtomicWriteRollsBack", testAtomicWriteRollsBack},
 		{"ReportKeyUnique", testReportKeyUnique},
+		{"ReportKeyHoldersMany", testReportKeyHoldersMany},
 		{"ReportKeyFreedByDelete", testReportKeyFreedByDelete},
 		{"FindCanonical", testFindCanonical},
 		{"List", testList},
@@ -282,27 +283,57 @@ func testReportKeyUnique(t *testing.T, s store.Store) {
 	if _, err := s.Write(ctx, []store.Change{report("r2", "k1", `1`)}); !errors.Is(err, store.ErrDuplicateKey) {
 		t.Fatalf("second resource with key k1: err=%v, want ErrDuplicateKey", err)
 	}
-	got, err := s.FindReportKey(ctx, "k1")
-	if err != nil || got.ID != "r1" || got.VersionID != 2 {
-		t.Errorf("FindReportKey(k1) = %s v%d, %v; want r1 v2", got.ID, got.VersionID, err)
+	holders, err := s.ReportKeyHolders(ctx, []string{"k1", "k2"})
+	if err != nil || len(holders) != 1 || holders["k1"] != "r1" {
+		t.Errorf("ReportKeyHolders(k1, k2) = %v, %v; want only k1 held by r1", holders, err)
+	}
+	got, err := s.Read(ctx, "MeasureReport", "r1")
+	if err != nil || got.VersionID != 2 || got.Index.ReportKey != "k1" {
+		t.Errorf("Read(r1) = v%d key %q, %v; want v2 holding k1", got.VersionID, got.Index.ReportKey, err)
 	}
 	if got.Index.Measure != "http://example.org/Measure/m" || !got.Index.PeriodStart.Equal(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)) {
 		t.Errorf("index not kept: %+v", got.Index)
 	}
-	if _, err := s.FindReportKey(ctx, "k2"); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("FindReportKey(k2): err=%v, want ErrNotFound", err)
-	}
 	// A report moved to another key frees the old one.
 	mustWrite(t, s, report("r1", "k3", `3`))
 	mustWrite(t, s, report("r2", "k1", `1`))
+	holders, err = s.ReportKeyHolders(ctx, []string{"k1", "k3"})
+	if err != nil || len(holders) != 2 || holders["k1"] != "r2" || holders["k3"] != "r1" {
+		t.Errorf("ReportKeyHolders(k1, k3) after the move = %v, %v; want k1 r2, k3 r1", holders, err)
+	}
+	if holders, err := s.ReportKeyHolders(ctx, nil); err != nil || len(holders) != 0 {
+		t.Errorf("ReportKeyHolders(nil) = %v, %v; want empty", holders, err)
+	}
+}
+
+// testReportKeyHoldersMany asks for more keys than one query binds.
+func testReportKeyHoldersMany(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	var changes []store.Change
+	var keys []string
+	for i := range 600 {
+		k := fmt.Sprintf("k%04d", i)
+		keys = append(keys, k, "absent-"+k)
+		if i%5 == 0 {
+			changes = append(changes, report(fmt.Sprintf("r%04d", i), k, `1`))
+		}
+	}
+	mustWrite(t, s, changes...)
+	holders, err := s.ReportKeyHolders(ctx, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(holders) != 120 || holders["k0000"] != "r0000" || holders["k0595"] != "r0595" {
+		t.Errorf("ReportKeyHolders of 1,200 keys: %d held (want 120), k0000=%q k0595=%q", len(holders), holders["k0000"], holders["k0595"])
+	}
 }
 
 func testReportKeyFreedByDelete(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	mustWrite(t, s, report("r1", "k", `1`))
 	mustWrite(t, s, store.Change{Type: "MeasureReport", ID: "r1", Delete: true})
-	if _, err := s.FindReportKey(ctx, "k"); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("key of a deleted report still found: %v", err)
+	if holders, err := s.ReportKeyHolders(ctx, []string{"k"}); err != nil || len(holders) != 0 {
+		t.Errorf("key of a deleted report still held: %v, %v", holders, err)
 	}
 	mustWrite(t, s, report("r2", "k", `1`))
 }
