@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/madx-project/madx/internal/cputime"
 	"github.com/madx-project/madx/store"
 	"github.com/madx-project/madx/store/sqlite"
 )
@@ -80,6 +81,7 @@ func BenchmarkWrite(b *testing.B) {
 				next := n
 				b.SetBytes(int64(len(body) * batch))
 				b.ResetTimer()
+				cpu := cputime.Process()
 				for range b.N {
 					changes := make([]store.Change, batch)
 					for j := range changes {
@@ -91,6 +93,7 @@ func BenchmarkWrite(b *testing.B) {
 					}
 				}
 				b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "reports/s")
+				b.ReportMetric(float64((cputime.Process()-cpu).Microseconds())/float64(b.N*batch), "cpu-µs/report")
 			})
 		}
 	}

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 
@@ -101,6 +100,7 @@ func (s *Store) commitGroup(group []*writeReq) {
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
 
+	t := s.stmts.in(ctx, tx)
 	// One timestamp for the whole transaction: it happens at one instant.
 	now := s.now().UTC().Truncate(time.Microsecond)
 	results := make([][]store.Result, len(group))
@@ -115,7 +115,7 @@ func (s *Store) commitGroup(group []*writeReq) {
 			fail(translate("savepoint", err))
 			return
 		}
-		res, types, err := s.applyAll(ctx, tx, r.changes, now)
+		res, types, err := s.applyAll(ctx, t, r.changes, now)
 		if err != nil {
 			if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO request; RELEASE request"); rerr != nil {
 				r.done <- writeResp{err: err}
@@ -137,7 +137,7 @@ func (s *Store) commitGroup(group []*writeReq) {
 		}
 	}
 	for typ := range touched {
-		if _, err := tx.StmtContext(ctx, s.stmts.stamp).ExecContext(ctx, typ); err != nil {
+		if _, err := t.st.stamp.ExecContext(ctx, typ); err != nil {
 			fail(translate("bump stamp "+typ, err))
 			return
 		}
@@ -155,12 +155,12 @@ func (s *Store) commitGroup(group []*writeReq) {
 
 // applyAll applies one request's changes in order and returns the types it
 // changed (for the stamps).
-func (s *Store) applyAll(ctx context.Context, tx *sql.Tx, changes []store.Change, now time.Time) ([]store.Result, map[string]bool, error) {
+func (s *Store) applyAll(ctx context.Context, t *txn, changes []store.Change, now time.Time) ([]store.Result, map[string]bool, error) {
 	results := make([]store.Result, len(changes))
 	touched := map[string]bool{}
 	for i, c := range changes {
 		var err error
-		if results[i], err = s.apply(ctx, tx, c, now); err != nil {
+		if results[i], err = s.apply(ctx, t, c, now); err != nil {
 			return nil, nil, err
 		}
 		if !results[i].Unchanged {

@@ -18,12 +18,12 @@ type currentRow struct {
 	hash    string
 }
 
-func (s *Store) apply(ctx context.Context, tx *sql.Tx, c store.Change, now time.Time) (store.Result, error) {
+func (s *Store) apply(ctx context.Context, t *txn, c store.Change, now time.Time) (store.Result, error) {
 	op := "write " + c.Type + "/" + c.ID
 	var cur currentRow
 	var hash sql.NullString
 	var deleted int
-	err := tx.StmtContext(ctx, s.stmts.current).QueryRowContext(ctx, c.Type, c.ID).Scan(&cur.version, &deleted, &hash)
+	err := t.st.current.QueryRowContext(ctx, c.Type, c.ID).Scan(&cur.version, &deleted, &hash)
 	switch {
 	case err == nil:
 		cur.exists, cur.deleted, cur.hash = true, deleted != 0, hash.String
@@ -44,12 +44,12 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, c store.Change, now time.
 			return store.Result{}, fmt.Errorf("sqlite: delete %s/%s: %w", c.Type, c.ID, store.ErrNotFound)
 		}
 		if cur.deleted {
-			r, err := s.versionIn(ctx, tx, c.Type, c.ID, cur.version)
+			r, err := s.versionIn(ctx, t.tx, c.Type, c.ID, cur.version)
 			return store.Result{Resource: r, Unchanged: true}, err
 		}
 	}
 	if c.SkipUnchanged && live && c.Index.ContentHash != "" && cur.hash == c.Index.ContentHash {
-		r, err := s.versionIn(ctx, tx, c.Type, c.ID, cur.version)
+		r, err := s.versionIn(ctx, t.tx, c.Type, c.ID, cur.version)
 		return store.Result{Resource: r, Unchanged: true}, err
 	}
 
@@ -57,7 +57,7 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, c store.Change, now time.
 	if c.Delete {
 		// A deletion keeps the last live index (so history reads whole) but
 		// no longer holds the business key: see current.deleted below.
-		prev, err := s.versionIn(ctx, tx, c.Type, c.ID, cur.version)
+		prev, err := s.versionIn(ctx, t.tx, c.Type, c.ID, cur.version)
 		if err != nil {
 			return store.Result{}, err
 		}
@@ -74,23 +74,25 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, c store.Change, now time.
 	if err != nil {
 		return store.Result{}, fmt.Errorf("sqlite: %s: encode index: %w", op, err)
 	}
-	if _, err := tx.StmtContext(ctx, s.stmts.history).ExecContext(ctx,
+	if _, err := t.st.history.ExecContext(ctx,
 		r.Type, r.ID, r.VersionID, now.UnixMicro(), boolInt(r.Deleted), r.Body, idx); err != nil {
 		return store.Result{}, translate(op, err)
 	}
 	x := r.Index
-	if _, err := tx.StmtContext(ctx, s.stmts.upsert).ExecContext(ctx,
+	if _, err := t.st.upsert.ExecContext(ctx,
 		r.Type, r.ID, r.VersionID, now.UnixMicro(), boolInt(r.Deleted),
 		null(x.URL), null(x.Version), null(x.Status), null(x.Measure), null(x.Subject),
 		nullTime(x.PeriodStart), nullTime(x.PeriodEnd), nullTime(x.DateStart), nullTime(x.DateEnd), null(x.ReportKey), null(x.ContentHash)); err != nil {
 		return store.Result{}, translate(op, err)
 	}
-	if _, err := tx.StmtContext(ctx, s.stmts.dropTokens).ExecContext(ctx, r.Type, r.ID); err != nil {
-		return store.Result{}, translate(op, err)
+	if cur.exists {
+		if _, err := t.st.dropTokens.ExecContext(ctx, r.Type, r.ID); err != nil {
+			return store.Result{}, translate(op, err)
+		}
 	}
 	if !r.Deleted {
 		for _, tok := range x.Tokens {
-			if _, err := tx.StmtContext(ctx, s.stmts.addToken).ExecContext(ctx, r.Type, tok, r.ID); err != nil {
+			if _, err := t.st.addToken.ExecContext(ctx, r.Type, tok, r.ID); err != nil {
 				return store.Result{}, translate(op, err)
 			}
 		}
@@ -159,6 +161,22 @@ func (w *writeStmts) prepare(ctx context.Context, db *sql.DB) error {
 		*p.dst = st
 	}
 	return nil
+}
+
+// txn is the write transaction with the write statements bound to it
+// once, not once per change.
+type txn struct {
+	tx *sql.Tx
+	st writeStmts
+}
+
+func (w *writeStmts) in(ctx context.Context, tx *sql.Tx) *txn {
+	t := &txn{tx: tx}
+	for dst, src := range map[**sql.Stmt]*sql.Stmt{&t.st.current: w.current, &t.st.history: w.history, &t.st.upsert: w.upsert,
+		&t.st.dropTokens: w.dropTokens, &t.st.addToken: w.addToken, &t.st.stamp: w.stamp} {
+		*dst = tx.StmtContext(ctx, src)
+	}
+	return t
 }
 
 func (w *writeStmts) close() {
