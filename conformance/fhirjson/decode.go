@@ -40,6 +40,14 @@ type decoder struct {
 	uris uriCache
 	// strings makes the string values (strarena.go).
 	strings strArena
+	// slabs are the current message slabs by slabType.id, touched the ids
+	// in use (slab.go).
+	slabs   []msgSlab
+	touched []int32
+	// elems is a stack of the elements of the arrays being read, and
+	// lists the chunk their lists are cut from (slab.go).
+	elems []unsafe.Pointer
+	lists []unsafe.Pointer
 }
 
 // entryJob is one Bundle.entry.resource left for a worker.
@@ -65,8 +73,36 @@ var containedInfo = sync.OnceValue(func() *msgInfo {
 	return infoFor((&rpb.ContainedResource{}).ProtoReflect().Descriptor())
 })
 
+// decoders keeps released decoders for their scratch: the path and
+// member-bitset stacks, the unescape buffer and the slab table. Nothing
+// a decode returned is reachable from a pooled decoder.
+var decoders = sync.Pool{New: func() any { return new(decoder) }}
+
+// newDecoder returns a decoder for data; release it when done.
 func newDecoder(data []byte) *decoder {
-	return &decoder{scanner: scanner{data: data}, entry: -1}
+	d := decoders.Get().(*decoder)
+	d.data, d.entry = data, -1
+	return d
+}
+
+// release returns d to the pool. Only scratch survives: the problems, the
+// string chunk and the slabs belong to the decoded result.
+func (d *decoder) release() {
+	d.dropSlabs()
+	buf := d.buf[:0]
+	if cap(buf) > 64<<10 {
+		buf = nil
+	}
+	clear(d.steps[:cap(d.steps)])
+	*d = decoder{
+		scanner: scanner{buf: buf},
+		steps:   d.steps[:0],
+		seen:    d.seen[:0],
+		slabs:   d.slabs,
+		touched: d.touched,
+		elems:   d.elems[:0],
+	}
+	decoders.Put(d)
 }
 
 // decodeDocument reads a whole document holding one resource and returns
@@ -255,14 +291,14 @@ func (d *decoder) member(msg unsafe.Pointer, mi *msgInfo, k *keyInfo, base int) 
 	if k.sub != nil {
 		ci := fi.msg()
 		if has(msg, mi, fi) {
-			cm := ci.view(mutable(msg, mi, fi))
+			cm := ci.view(d.mutable(msg, mi, fi))
 			if w := cm.WhichOneof(ci.oneof); w != nil && w != k.sub.fd {
 				d.addf(operationoutcome.Structure, false, "%s[x] already has a value of another type: expected one value[x] member, found several", fi.jsonName)
 				d.skipValue(d.depth)
 				return
 			}
 		}
-		msg, mi = mutable(msg, mi, fi), ci
+		msg, mi = d.mutable(msg, mi, fi), ci
 		fi = k.sub
 	}
 	if fi.repeated {
@@ -279,13 +315,13 @@ func (d *decoder) member(msg unsafe.Pointer, mi *msgInfo, k *keyInfo, base int) 
 		}
 	case nodeContained:
 		if d.wantObject() {
-			if target := mutable(msg, mi, fi); !d.deferEntry(target) {
+			if target := d.mutable(msg, mi, fi); !d.deferEntry(target) {
 				d.decodeResource(target, false)
 			}
 		}
 	default:
 		if d.wantObject() {
-			d.complex(mutable(msg, mi, fi), fi, cm)
+			d.complex(d.mutable(msg, mi, fi), fi, cm)
 		}
 	}
 }
@@ -331,6 +367,10 @@ func (d *decoder) repeated(msg unsafe.Pointer, mi *msgInfo, fi *fieldInfo, k *ke
 		list = mi.plan().list(mi, msg, fi)
 	}
 	existing := len(list)
+	// The new elements are collected on d.elems and set as one list at
+	// the end, so the list is allocated once, at its length.
+	collect := !twinSeen && fi.fast.ok
+	base := len(d.elems)
 	i := 0
 	for first := true; d.arrayNext(first); first = false {
 		d.setIndex(i)
@@ -340,28 +380,31 @@ func (d *decoder) repeated(msg unsafe.Pointer, mi *msgInfo, fi *fieldInfo, k *ke
 		case twinSeen:
 			d.primitiveElement(list[i], cm, k.underscore, true)
 		case cm.kind == nodePrimitive:
-			d.primitiveElement(appendNew(msg, mi, fi), cm, k.underscore, false)
+			d.primitiveElement(d.element(msg, mi, fi, cm, collect), cm, k.underscore, false)
 		case cm.kind == nodeContained:
 			if d.wantObject() {
-				d.decodeResource(appendNew(msg, mi, fi), false)
+				d.decodeResource(d.element(msg, mi, fi, cm, collect), false)
 			}
 		case isContainedAny(fi):
 			if d.wantObject() {
-				d.containedAny(appendNew(msg, mi, fi), cm)
+				d.containedAny(d.element(msg, mi, fi, cm, collect), cm)
 			}
 		case fi.fd == bundleEntryFD && len(d.steps) == 2:
 			// A top-level Bundle's entry: its problems are kept per entry.
 			if d.wantObject() {
 				d.entry = i
-				d.complex(appendNew(msg, mi, fi), fi, cm)
+				d.complex(d.element(msg, mi, fi, cm, collect), fi, cm)
 				d.entry = -1
 			}
 		default:
 			if d.wantObject() {
-				d.complex(appendNew(msg, mi, fi), fi, cm)
+				d.complex(d.element(msg, mi, fi, cm, collect), fi, cm)
 			}
 		}
 		i++
+	}
+	if collect {
+		d.setList(msg, fi, base)
 	}
 	d.setIndex(-1)
 	d.depth--

@@ -133,25 +133,25 @@ func has(p unsafe.Pointer, mi *msgInfo, fi *fieldInfo) bool {
 }
 
 // mutable returns the field's message, creating it if unset.
-func mutable(p unsafe.Pointer, mi *msgInfo, fi *fieldInfo) unsafe.Pointer {
+func (d *decoder) mutable(p unsafe.Pointer, mi *msgInfo, fi *fieldInfo) unsafe.Pointer {
 	if !fi.fast.ok {
 		return structPointer(mi.view(p).Mutable(fi.fd).Message())
 	}
 	slot := (*unsafe.Pointer)(unsafe.Add(p, fi.fast.offset))
 	if *slot == nil {
-		*slot = reflect.New(fi.fast.elem).UnsafePointer()
+		*slot = d.newMsg(fi.msg())
 	}
 	return *slot
 }
 
 // appendNew appends a new message to the list field and returns it.
-func appendNew(p unsafe.Pointer, mi *msgInfo, fi *fieldInfo) unsafe.Pointer {
+func (d *decoder) appendNew(p unsafe.Pointer, mi *msgInfo, fi *fieldInfo) unsafe.Pointer {
 	if !fi.fast.ok {
 		return structPointer(mi.view(p).Mutable(fi.fd).List().AppendMutable().Message())
 	}
 	// A []*T has the layout of a []unsafe.Pointer.
 	list := (*[]unsafe.Pointer)(unsafe.Add(p, fi.fast.offset))
-	c := reflect.New(fi.fast.elem).UnsafePointer()
+	c := d.newMsg(fi.msg())
 	*list = append(*list, c)
 	return c
 }

@@ -145,8 +145,9 @@ func (dec Decoder) decode(data []byte) (proto.Message, []problem) {
 		d.deferred = &jobs
 	}
 	cr := d.decodeDocument()
-	problems := d.problems
-	if len(jobs) > 0 && d.err == nil {
+	problems, syntaxOK := d.problems, d.err == nil
+	d.release()
+	if len(jobs) > 0 && syntaxOK {
 		results := runJobs(data, jobs, dec.workers(len(jobs)))
 		for _, ps := range results {
 			problems = append(problems, ps...)
@@ -173,6 +174,7 @@ func runJobs(data []byte, jobs []entryJob, w int) [][]problem {
 		sub.decodeResource(j.target, false)
 		sub.syntaxProblem()
 		results[i] = sub.problems
+		sub.release()
 	}
 	if w <= 1 {
 		for i := range jobs {

@@ -19,11 +19,11 @@ func (d *decoder) primitiveMember(p unsafe.Pointer, mi *msgInfo, fi *fieldInfo, 
 		// "_name" came first: merge the value into what it built.
 		tmp := newMessage(cm)
 		if d.primitiveValue(tmp, cm) {
-			mergePrimitive(cm.view(mutable(p, mi, fi)), cm.view(tmp))
+			mergePrimitive(cm.view(d.mutable(p, mi, fi)), cm.view(tmp))
 		}
 		return
 	}
-	d.primitiveValue(mutable(p, mi, fi), cm)
+	d.primitiveValue(d.mutable(p, mi, fi), cm)
 }
 
 // primitiveExtension reads "_name": {id, extension} for a singular
@@ -35,10 +35,10 @@ func (d *decoder) primitiveExtension(p unsafe.Pointer, mi *msgInfo, fi *fieldInf
 	if has(p, mi, fi) {
 		tmp := newMessage(cm)
 		d.extensionObject(tmp, cm)
-		mergePrimitive(cm.view(mutable(p, mi, fi)), cm.view(tmp))
+		mergePrimitive(cm.view(d.mutable(p, mi, fi)), cm.view(tmp))
 		return
 	}
-	d.extensionObject(mutable(p, mi, fi), cm)
+	d.extensionObject(d.mutable(p, mi, fi), cm)
 }
 
 // primitiveElement reads one element of a primitive array, either a value

@@ -92,6 +92,8 @@ type msgInfo struct {
 	encPlan atomic.Pointer[encPlan]
 	// itab is the proto.Message interface table of *goType (see view).
 	itab unsafe.Pointer
+	// slab allocates messages of goType (slab.go).
+	slab *slabType
 }
 
 // fieldInfo describes one field of a message.
@@ -230,6 +232,7 @@ func buildInfo(d protoreflect.MessageDescriptor) *msgInfo {
 	mi := &msgInfo{desc: d, keys: map[string]*keyInfo{}, goType: goStructOf(d)}
 	if mi.goType != nil {
 		mi.itab = messageItab(mi.goType)
+		mi.slab = newSlabType(mi.goType)
 	}
 	switch {
 	case isPrimitiveDesc(d):
