@@ -1,6 +1,8 @@
 package fhirjson
 
 import (
+	"encoding/binary"
+	"math/bits"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -43,15 +45,32 @@ func (s *scanner) failStrict(msg string) {
 }
 
 func (s *scanner) skipSpace() {
-	for s.pos < len(s.data) {
-		switch s.data[s.pos] {
-		case ' ', '\t', '\n', '\r':
-			s.pos++
+	data, i := s.data, s.pos
+	for i < len(data) {
+		switch data[i] {
+		case ' ':
+			// Indentation: pretty-printed documents are up to half
+			// spaces, in runs that 8-byte words skip fastest.
+			i++
+			for i+8 <= len(data) {
+				x := binary.LittleEndian.Uint64(data[i:]) ^ spaces8
+				if x != 0 {
+					i += bits.TrailingZeros64(x) / 8
+					break
+				}
+				i += 8
+			}
+		case '\t', '\n', '\r':
+			i++
 		default:
+			s.pos = i
 			return
 		}
 	}
+	s.pos = i
 }
+
+const spaces8 = 0x2020202020202020
 
 // peek returns the next significant byte, or 0 at the end of input.
 func (s *scanner) peek() byte {
