@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -243,6 +244,7 @@ func (b *bencher) run(ctx context.Context, name string) *phaseStats {
 	budget.Store(int64(b.cfg.count))
 	stop := make(chan struct{})
 	go sampleRSS(b.cfg.pid, p, stop)
+	serverCPU, benchCPU := procCPU(b.cfg.pid), procCPU(os.Getpid())
 	start := time.Now()
 	var wg sync.WaitGroup
 	for w := range b.cfg.concurrency {
@@ -260,6 +262,10 @@ func (b *bencher) run(ctx context.Context, name string) *phaseStats {
 	}
 	wg.Wait()
 	p.elapsed = time.Since(start)
+	if serverCPU > 0 {
+		p.serverCPU = procCPU(b.cfg.pid) - serverCPU
+	}
+	p.benchCPU = procCPU(os.Getpid()) - benchCPU
 	close(stop)
 	return p
 }

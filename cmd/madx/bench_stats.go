@@ -26,6 +26,10 @@ type phaseStats struct {
 	errors   map[string]int
 	elapsed  time.Duration
 	peakRSS  int64 // bytes, sampled during the phase; 0 when unknown
+	// serverCPU and benchCPU are the CPU time (user + system) the server
+	// process (0 when not local) and this tool used during the phase: on a
+	// shared machine CPU per report is the figure that stays put.
+	serverCPU, benchCPU time.Duration
 }
 
 func newPhase(name string) *phaseStats { return &phaseStats{name: name, errors: map[string]int{}} }
@@ -65,7 +69,7 @@ func ms(d time.Duration) string { return strconv.FormatFloat(float64(d)/1e6, 'f'
 // writePhases prints the results table.
 func writePhases(w io.Writer, phases []*phaseStats) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "phase\trequests\treports\terrors\treq/s\treports/s\tp50 ms\tp95 ms\tp99 ms\tmax ms\tpeak RSS MiB\t")
+	fmt.Fprintln(tw, "phase\trequests\treports\terrors\treq/s\treports/s\tp50 ms\tp95 ms\tp99 ms\tmax ms\tpeak RSS MiB\tserver CPU µs/report\tbench CPU µs/report\t")
 	for _, p := range phases {
 		lat := slices.Clone(p.lat)
 		slices.Sort(lat)
@@ -74,9 +78,16 @@ func writePhases(w io.Writer, phases []*phaseStats) {
 		if p.peakRSS > 0 {
 			rss = strconv.FormatInt(p.peakRSS>>20, 10)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.0f\t%.0f\t%s\t%s\t%s\t%s\t%s\t\n", p.name, p.requests, p.reports, p.errorCount(),
+		serverCPU, benchCPU := "-", "-"
+		if p.reports > 0 {
+			if p.serverCPU > 0 {
+				serverCPU = strconv.FormatInt(p.serverCPU.Microseconds()/int64(p.reports), 10)
+			}
+			benchCPU = strconv.FormatInt(p.benchCPU.Microseconds()/int64(p.reports), 10)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.0f\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", p.name, p.requests, p.reports, p.errorCount(),
 			float64(p.requests)/secs, float64(p.reports)/secs,
-			ms(percentile(lat, .50)), ms(percentile(lat, .95)), ms(percentile(lat, .99)), ms(percentile(lat, 1)), rss)
+			ms(percentile(lat, .50)), ms(percentile(lat, .95)), ms(percentile(lat, .99)), ms(percentile(lat, 1)), rss, serverCPU, benchCPU)
 	}
 	tw.Flush()
 	for _, p := range phases {
@@ -177,6 +188,30 @@ func procRSS(pid int) (rss, hwm int64) {
 		}
 	}
 	return rss, hwm
+}
+
+// procCPU is the CPU time (user + system) a process has used, from
+// /proc/PID/stat in clock ticks (100 per second on Linux); 0 when unknown.
+func procCPU(pid int) time.Duration {
+	if pid <= 0 {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name (field 2) may hold spaces; fields count from its ')'.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * (time.Second / 100)
 }
 
 // sampleRSS records the largest VmRSS of pid into p until stop is closed.

@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/madx-project/madx/conformance/kit"
 )
@@ -100,5 +102,22 @@ func TestGeneratedReportsAreConsistent(t *testing.T) {
 				t.Errorf("report %d stratifier %d sums to %d, count is %d", k, i, sum, count)
 			}
 		}
+	}
+}
+
+func TestProcCPU(t *testing.T) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("no /proc here")
+	}
+	before := procCPU(os.Getpid())
+	deadline := time.Now().Add(300 * time.Millisecond)
+	for x := 0; time.Now().Before(deadline); x++ {
+		_ = x * x
+	}
+	if after := procCPU(os.Getpid()); after-before < 100*time.Millisecond {
+		t.Errorf("300 ms of spinning counted as %v of CPU", after-before)
+	}
+	if procCPU(0) != 0 || procCPU(-1) != 0 {
+		t.Error("procCPU of no process is not 0")
 	}
 }
