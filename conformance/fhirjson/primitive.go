@@ -141,7 +141,7 @@ func (d *decoder) primitiveValue(m unsafe.Pointer, cm *msgInfo) bool {
 	if c != '"' {
 		return d.wrongType(cm, "a string")
 	}
-	text, raw, escaped := d.readString()
+	text, raw, escaped := d.stringAt()
 	if d.err != nil {
 		return false
 	}

@@ -46,7 +46,8 @@ func (s *scanner) failStrict(msg string) {
 
 func (s *scanner) skipSpace() {
 	data, i := s.data, s.pos
-	for i < len(data) {
+	// Most calls find a token right away.
+	for i < len(data) && data[i] <= ' ' {
 		switch data[i] {
 		case ' ':
 			// Indentation: pretty-printed documents are up to half
@@ -70,7 +71,38 @@ func (s *scanner) skipSpace() {
 	s.pos = i
 }
 
-const spaces8 = 0x2020202020202020
+const (
+	spaces8 = 0x2020202020202020
+	ones8   = 0x0101010101010101
+	highs8  = 0x8080808080808080
+)
+
+// plainPrefix returns the length of the longest prefix of b without '"',
+// '\\', control characters or non-ASCII bytes, looking at 8 bytes at a
+// time: the strings of a FHIR document are mostly such plain text.
+func plainPrefix(b []byte) int {
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		w := binary.LittleEndian.Uint64(b[i:])
+		// A byte's high bit is set in m if the byte is below 0x20, is '"'
+		// or '\\' (zero after the xor), or is 0x80 or above. Borrows only
+		// run upward, so the lowest set bit marks the first such byte.
+		q, bs := w^(ones8*'"'), w^(ones8*'\\')
+		m := (w - spaces8) &^ w
+		m |= (q - ones8) &^ q
+		m |= (bs - ones8) &^ bs
+		m = (m | w) & highs8
+		if m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+	}
+	for ; i < len(b); i++ {
+		if c := b[i]; c == '"' || c == '\\' || c < 0x20 || c >= 0x80 {
+			return i
+		}
+	}
+	return i
+}
 
 // peek returns the next significant byte, or 0 at the end of input.
 func (s *scanner) peek() byte {
@@ -175,12 +207,17 @@ func (s *scanner) arrayNext(first bool) bool {
 	return true
 }
 
-// readKey reads a member name and the ':' after it. The returned slice is
-// only valid until the next string read.
+// readKey reads a member name and the ':' after it, at the '"' that
+// objectNext found. The returned slice is only valid until the next string
+// read.
 func (s *scanner) readKey() []byte {
-	k, _, _ := s.readString()
+	k, _, _ := s.stringAt()
 	if s.err != nil {
 		return nil
+	}
+	if s.pos < len(s.data) && s.data[s.pos] == ':' {
+		s.pos++
+		return k
 	}
 	if !s.expect(':', "':' after a member name") {
 		return nil
@@ -193,23 +230,26 @@ func (s *scanner) readKey() []byte {
 // the string held escapes. Lone surrogates decode to U+FFFD, as jsoniter
 // decodes them.
 func (s *scanner) readString() (text, raw []byte, escaped bool) {
-	if !s.expect('"', "a string") {
+	if s.err != nil || s.peek() != '"' {
+		s.expect('"', "a string")
 		return nil, nil, false
 	}
+	return s.stringAt()
+}
+
+// stringAt is readString at a '"' the caller has seen (by peek).
+func (s *scanner) stringAt() (text, raw []byte, escaped bool) {
+	if s.err != nil {
+		return nil, nil, false
+	}
+	s.pos++
 	start := s.pos
 	data := s.data
-	i := start
 	// Fast path: printable ASCII without escapes.
-	for i < len(data) {
-		c := data[i]
-		if c == '"' {
-			s.pos = i + 1
-			return data[start:i], data[start:i], false
-		}
-		if c == '\\' || c < 0x20 || c >= 0x80 {
-			break
-		}
-		i++
+	i := start + plainPrefix(data[start:])
+	if i < len(data) && data[i] == '"' {
+		s.pos = i + 1
+		return data[start:i], data[start:i], false
 	}
 	s.buf = append(s.buf[:0], data[start:i]...)
 	for i < len(data) {
