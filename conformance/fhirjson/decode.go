@@ -93,7 +93,9 @@ func (d *decoder) release() {
 	if cap(buf) > 64<<10 {
 		buf = nil
 	}
+	// A pooled decoder must refer to no result.
 	clear(d.steps[:cap(d.steps)])
+	clear(d.elems[:cap(d.elems)])
 	*d = decoder{
 		scanner: scanner{buf: buf},
 		steps:   d.steps[:0],

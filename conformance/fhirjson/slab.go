@@ -185,7 +185,5 @@ func (d *decoder) setList(msg unsafe.Pointer, fi *fieldInfo, base int) {
 		list = d.lists[at : at+n : at+n]
 	}
 	*slot = list
-	// Popped elements are cleared, so a pooled decoder refers to no result.
-	clear(elems)
 	d.elems = d.elems[:base]
 }

@@ -110,10 +110,23 @@ type fieldInfo struct {
 	// choiceKeys is, for a choice field, the JSON name jsonformat writes
 	// for each member (keyed by the member's field number).
 	choiceKeys map[protoreflect.FieldNumber]string
-	// msg returns the table of the field's message type (nil func for
-	// scalar fields).
-	msg  func() *msgInfo
-	fast fastField
+	// msgDesc is the field's message type (nil for scalar fields), and
+	// child caches its table (see msg).
+	msgDesc protoreflect.MessageDescriptor
+	child   atomic.Pointer[msgInfo]
+	fast    fastField
+}
+
+// msg returns the table of the field's message type, built on first use
+// so that building one type does not build the whole (cyclic) R4 type
+// graph. It must not be called for scalar fields.
+func (fi *fieldInfo) msg() *msgInfo {
+	if mi := fi.child.Load(); mi != nil {
+		return mi
+	}
+	mi := infoFor(fi.msgDesc)
+	fi.child.Store(mi)
+	return mi
 }
 
 // keyInfo is one accepted JSON member name.
@@ -160,12 +173,6 @@ func infoFor(d protoreflect.MessageDescriptor) *msgInfo {
 	}
 	v, _ := infos.LoadOrStore(d.FullName(), buildInfo(d))
 	return v.(*msgInfo)
-}
-
-// lazyInfo defers a child table until first use, so building one type does
-// not build the whole (cyclic) R4 type graph.
-func lazyInfo(d protoreflect.MessageDescriptor) func() *msgInfo {
-	return sync.OnceValue(func() *msgInfo { return infoFor(d) })
 }
 
 func isPrimitiveDesc(d protoreflect.MessageDescriptor) bool {
@@ -261,9 +268,7 @@ func buildInfo(d protoreflect.MessageDescriptor) *msgInfo {
 	for i := 0; i < fields.Len(); i++ {
 		f := fields.Get(i)
 		fi := &fieldInfo{fd: f, jsonName: f.JSONName(), repeated: f.IsList(), fast: locateField(f)}
-		if f.Message() != nil {
-			fi.msg = lazyInfo(f.Message())
-		}
+		fi.msgDesc = f.Message()
 		if refs := proto.GetExtension(f.Options(), apb.E_ValidReferenceType).([]string); len(refs) > 0 {
 			fi.validRefs = refs
 		}
