@@ -282,20 +282,20 @@ func (b *bencher) one(ctx context.Context, phase string, rng *rand.Rand, p *phas
 		method, url, ctype, body = http.MethodPut, b.cfg.base+"/MeasureReport/"+r.id, "application/fhir+json", r.body
 	case "bundle":
 		first := int(b.next.Add(int64(b.cfg.bundleSize))) - b.cfg.bundleSize
-		var sb bytes.Buffer
-		sb.WriteString(`{"resourceType":"Bundle","type":"collection","entry":[`)
+		body = make([]byte, 0, b.cfg.bundleSize*(b.gen.size+300)+64)
+		body = append(body, `{"resourceType":"Bundle","type":"collection","entry":[`...)
 		for i := range b.cfg.bundleSize {
-			r := b.gen.make(first+i, rng)
-			reports = append(reports, r)
 			if i > 0 {
-				sb.WriteByte(',')
+				body = append(body, ',')
 			}
-			sb.WriteString(`{"resource":`)
-			sb.Write(r.body)
-			sb.WriteByte('}')
+			body = append(body, `{"resource":`...)
+			var r benchReport
+			body, r = b.gen.appendReport(body, first+i, rng)
+			reports = append(reports, r)
+			body = append(body, '}')
 		}
-		sb.WriteString(`]}`)
-		method, url, ctype, body = http.MethodPost, b.bundleURL, "application/fhir+json", sb.Bytes()
+		body = append(body, `]}`...)
+		method, url, ctype = http.MethodPost, b.bundleURL, "application/fhir+json"
 	case "read":
 		method, url = http.MethodGet, b.cfg.base+"/Measure/"+b.cfg.measureID
 		if id := b.randomStored(rng); id != "" && rng.IntN(5) > 0 {

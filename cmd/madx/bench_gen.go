@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"regexp"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -18,6 +17,8 @@ type reportGen struct {
 	parts      []string // literal text between holes
 	holes      []string // hole names, len(parts)-1
 	strata     [][]int  // per stratifier, the indexes of its measureScore holes
+	nstrata    int      // measureScore holes in all
+	size       int      // bytes of the template without its holes
 	facilities int
 	base       time.Time // the first reporting month; report k goes back k/facilities months
 }
@@ -87,6 +88,10 @@ func newReportGen(fsys fs.FS, facilities int) (*reportGen, error) {
 		prev = l[1]
 	}
 	g.parts = append(g.parts, string(tmpl[prev:]))
+	g.nstrata = n
+	for _, p := range g.parts {
+		g.size += len(p)
+	}
 	return g, nil
 }
 
@@ -99,20 +104,20 @@ func (g *reportGen) reportID(k int) string {
 	return fmt.Sprintf("%s-m%04d", facilityID(k%g.facilities), k/g.facilities)
 }
 
-// make builds report k with random counts drawn from rng: the first
-// stratifier's strata are drawn (0..60 each, a facility's month), the
-// population count is their sum, and every other stratifier splits that
-// count across its strata, so the report is consistent as well as valid.
+// make builds report k with random counts drawn from rng (appendReport).
 func (g *reportGen) make(k int, rng *rand.Rand) benchReport {
+	body, r := g.appendReport(make([]byte, 0, g.size+256), k, rng)
+	r.body = body
+	return r
+}
+
+// appendReport appends report k to dst: the first stratifier's strata are
+// drawn (0..60 each, a facility's month), the population count is their
+// sum, and every other stratifier splits that count across its strata, so
+// the report is consistent as well as valid. It allocates only the id.
+func (g *reportGen) appendReport(dst []byte, k int, rng *rand.Rand) ([]byte, benchReport) {
 	month := g.base.AddDate(0, -(k / g.facilities), 0)
-	vals := map[string]string{
-		"ID":      g.reportID(k),
-		"SUBJECT": "Location/" + facilityID(k%g.facilities),
-		"START":   `"` + month.Format("2006-01-02") + `"`,
-		"END":     `"` + month.AddDate(0, 1, -1).Format("2006-01-02") + `"`,
-	}
-	vals["ID"], vals["SUBJECT"] = `"`+vals["ID"]+`"`, `"`+vals["SUBJECT"]+`"`
-	scores := map[int]int{}
+	scores := make([]int, g.nstrata)
 	count := 0
 	for i, holes := range g.strata {
 		if i == 0 {
@@ -136,22 +141,29 @@ func (g *reportGen) make(k int, rng *rand.Rand) benchReport {
 	if len(g.strata) == 0 {
 		count = rng.IntN(1000)
 	}
-	vals["COUNT"] = strconv.Itoa(count)
-	var sb strings.Builder
-	sb.Grow(len(g.parts[0]) * 2)
+	id := g.reportID(k)
 	for i, p := range g.parts {
-		sb.WriteString(p)
-		if i < len(g.holes) {
-			h := g.holes[i]
-			if h[0] == 'S' && h != "START" && h != "SUBJECT" {
-				n, _ := strconv.Atoi(h[1:])
-				sb.WriteString(strconv.Itoa(scores[n]))
-			} else {
-				sb.WriteString(vals[h])
-			}
+		dst = append(dst, p...)
+		if i == len(g.holes) {
+			break
+		}
+		switch h := g.holes[i]; h {
+		case "ID":
+			dst = strconv.AppendQuote(dst, id)
+		case "SUBJECT":
+			dst = strconv.AppendQuote(dst, "Location/"+facilityID(k%g.facilities))
+		case "START":
+			dst = append(month.AppendFormat(append(dst, '"'), "2006-01-02"), '"')
+		case "END":
+			dst = append(month.AddDate(0, 1, -1).AppendFormat(append(dst, '"'), "2006-01-02"), '"')
+		case "COUNT":
+			dst = strconv.AppendInt(dst, int64(count), 10)
+		default: // S<n>: a stratum's measureScore
+			n, _ := strconv.Atoi(h[1:])
+			dst = strconv.AppendInt(dst, int64(scores[n]), 10)
 		}
 	}
-	return benchReport{id: g.reportID(k), body: []byte(sb.String()), count: count}
+	return dst, benchReport{id: id, count: count}
 }
 
 // locationJSON is generated facility i, identified like the fixtures'
