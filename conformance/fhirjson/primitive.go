@@ -209,6 +209,12 @@ func (d *decoder) stringValue(m unsafe.Pointer, cm *msgInfo, text, raw []byte, e
 	case primDate, primDateTime, primInstant, primTime:
 		return d.temporal(m, cm, text)
 	}
+	if cm.prim == primURI {
+		if u, ok := d.uris.find(text); ok {
+			setString(m, cm, u)
+			return true
+		}
+	}
 	s := d.strings.string(text)
 	if d.noValidate == 0 {
 		if !d.validString(cm, s) {

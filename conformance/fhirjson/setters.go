@@ -68,7 +68,18 @@ func setEnum(p unsafe.Pointer, cm *msgInfo, n protoreflect.EnumNumber) {
 
 // uriCache remembers the last URIs that parsed, per decode: a report
 // repeats the same few code systems in every stratum.
-type uriCache [4]string
+type uriCache [8]string
+
+// find returns the cached URI spelled b, which can be used as is: it is
+// valid, and reusing it saves a copy.
+func (c *uriCache) find(b []byte) (string, bool) {
+	for _, u := range c {
+		if u == string(b) && u != "" {
+			return u, true
+		}
+	}
+	return "", false
+}
 
 func (c *uriCache) valid(s string) bool {
 	for _, u := range c {
@@ -81,7 +92,7 @@ func (c *uriCache) valid(s string) bool {
 			return false
 		}
 	}
-	copy(c[1:], c[:3])
+	copy(c[1:], c[:len(c)-1])
 	c[0] = s
 	return true
 }
