@@ -285,6 +285,17 @@ func (d *decoder) seenSlot(base, slot int) bool {
 	return d.seen[base+slot/64]&(uint64(1)<<(slot%64)) != 0
 }
 
+// seenAny reports whether any slot of the bitset mask was read in the
+// object whose bitset starts at base.
+func (d *decoder) seenAny(base int, mask []uint64) bool {
+	for w, m := range mask {
+		if d.seen[base+w]&m != 0 {
+			return true
+		}
+	}
+	return false
+}
+
 func typeName(mi *msgInfo) string { return string(mi.desc.Name()) }
 
 // member reads the value of one member.
@@ -448,6 +459,9 @@ func (d *decoder) finishObject(msg unsafe.Pointer, mi *msgInfo, base int) {
 		if !has(msg, mi, fi) {
 			d.addf(operationoutcome.Required, false, "missing required element %q", requiredName(fi))
 		}
+	}
+	if !d.seenAny(base, mi.extSlots) {
+		return
 	}
 	for _, p := range mi.pairs {
 		if !d.seenSlot(base, p.ext) || d.seenSlot(base, p.value) {

@@ -72,8 +72,10 @@ type msgInfo struct {
 	// required lists fields annotated REQUIRED_BY_FHIR.
 	required []*fieldInfo
 	// pairs lists primitive members with their "_" twin, to check values
-	// that only came from a primitive extension object.
-	pairs []slotPair
+	// that only came from a primitive extension object; extSlots is the
+	// bitset of their "_" slots.
+	pairs    []slotPair
+	extSlots []uint64
 	// Primitive types: the value, id and extension fields (any may be nil).
 	valueFD, idFD, extFD protoreflect.FieldDescriptor
 	idFI, extFI          *fieldInfo
@@ -292,6 +294,10 @@ func buildInfo(d protoreflect.MessageDescriptor) *msgInfo {
 		mi.addKeys(fi)
 	}
 	mi.keyTable = newKeyTable(mi.keys)
+	mi.extSlots = make([]uint64, (mi.nslots+63)/64)
+	for _, p := range mi.pairs {
+		mi.extSlots[p.ext/64] |= 1 << (p.ext % 64)
+	}
 	return mi
 }
 
