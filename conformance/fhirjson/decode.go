@@ -94,7 +94,6 @@ func (d *decoder) release() {
 		buf = nil
 	}
 	// A pooled decoder must refer to no result.
-	clear(d.steps[:cap(d.steps)])
 	clear(d.elems[:cap(d.elems)])
 	*d = decoder{
 		scanner: scanner{buf: buf},
@@ -202,7 +201,7 @@ func (d *decoder) decodeResource(cr unsafe.Pointer, top bool) {
 		return
 	}
 	if top {
-		d.push(rt)
+		d.push(stepNameOf(rt))
 		defer d.pop()
 	}
 	r := containedInfo().view(cr).Mutable(fd).Message()
@@ -268,7 +267,7 @@ func (d *decoder) decodeObject(msg unsafe.Pointer, mi *msgInfo, resource bool) {
 			continue
 		}
 		d.seen[w] |= bit
-		d.push(k.step)
+		d.push(k.stepName)
 		d.member(msg, mi, k, base)
 		d.pop()
 	}
@@ -474,7 +473,7 @@ func (d *decoder) finishObject(msg unsafe.Pointer, mi *msgInfo, base int) {
 		}
 		switch fi.msg().prim {
 		case primCode, primID, primOID, primUUID:
-			d.push(k.step)
+			d.push(k.stepName)
 			d.addf(operationoutcome.Value, false, "a %s needs a value: its extensions alone leave it empty, which does not match the %s format", typeName(fi.msg()), typeName(fi.msg()))
 			d.pop()
 		}

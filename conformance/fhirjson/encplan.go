@@ -193,19 +193,7 @@ func newEncChoice(fi *fieldInfo, cm *msgInfo) encChoice {
 // buildPrimitivePlan locates a primitive's value field in its Go struct,
 // so that values are read without protoreflect.
 func buildPrimitivePlan(p *encPlan, mi *msgInfo) {
-	if mi.valueFD != nil {
-		want := map[primKind]reflect.Kind{
-			primBoolean: reflect.Bool, primInteger: reflect.Int32, primPositiveInt: reflect.Uint32,
-			primUnsignedInt: reflect.Uint32, primEnumCode: reflect.Int32,
-			primDecimal: reflect.String, primString: reflect.String, primCode: reflect.String,
-			primID: reflect.String, primOID: reflect.String, primUUID: reflect.String,
-			primURI: reflect.String, primText: reflect.String, primStringCode: reflect.String,
-			primInvalid: reflect.String,
-		}[mi.prim]
-		if sf, ok := structField(mi.goType, mi.valueFD); ok && want != reflect.Invalid && sf.Type.Kind() == want {
-			p.valOff, p.valOK = sf.Offset, true
-		}
-	}
+	p.valOff, p.valOK = mi.valOff, mi.valOK
 	extDirect := mi.extFI == nil || mi.extFI.fast.ok && mi.extFI.fast.elem == extensionType
 	idDirect := mi.idFI == nil || mi.idFI.fast.ok && mi.idFI.fast.elem == stringType
 	if !extDirect || !idDirect {
@@ -228,6 +216,26 @@ func buildPrimitivePlan(p *encPlan, mi *msgInfo) {
 			p.enumCodes[n] = string(appendString(nil, code))
 		}
 	}
+}
+
+// primitiveValueField locates a primitive's value in its Go struct, if it
+// has the Go type its kind implies.
+func primitiveValueField(mi *msgInfo) (uintptr, bool) {
+	if mi.valueFD == nil || mi.goType == nil {
+		return 0, false
+	}
+	want := map[primKind]reflect.Kind{
+		primBoolean: reflect.Bool, primInteger: reflect.Int32, primPositiveInt: reflect.Uint32,
+		primUnsignedInt: reflect.Uint32, primEnumCode: reflect.Int32,
+		primDecimal: reflect.String, primString: reflect.String, primCode: reflect.String,
+		primID: reflect.String, primOID: reflect.String, primUUID: reflect.String,
+		primURI: reflect.String, primText: reflect.String, primStringCode: reflect.String,
+		primInvalid: reflect.String,
+	}[mi.prim]
+	if sf, ok := structField(mi.goType, mi.valueFD); ok && want != reflect.Invalid && sf.Type.Kind() == want {
+		return sf.Offset, true
+	}
+	return 0, false
 }
 
 // structField finds fd's field in the Go struct t by its protobuf tag.

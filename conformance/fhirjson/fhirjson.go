@@ -170,7 +170,7 @@ func runJobs(data []byte, jobs []entryJob, w int) [][]problem {
 		// worker to it keeps a bug from reading into the next entry.
 		sub := newDecoder(data[:j.end])
 		sub.pos, sub.depth, sub.entry = j.start, entryDepth, j.entry
-		sub.steps = []pathStep{{name: "Bundle", index: -1}, {name: "entry", index: j.entry}, {name: "resource", index: -1}}
+		sub.steps = append(sub.steps, pathStep{stepNameOf("Bundle"), -1}, pathStep{stepNameOf("entry"), j.entry}, pathStep{stepNameOf("resource"), -1})
 		sub.decodeResource(j.target, false)
 		sub.syntaxProblem()
 		results[i] = sub.problems

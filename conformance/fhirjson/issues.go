@@ -5,15 +5,44 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/madx-project/madx/operationoutcome"
 )
 
-// pathStep is one step of the FHIRPath of the element being decoded.
+// pathStep is one step of the FHIRPath of the element being decoded. It
+// holds no pointer, so pushing one writes none to the heap: a pointer
+// write costs a write barrier while the GC runs, and there is a step per
+// member.
 type pathStep struct {
-	name  string // "group", "value.ofType(Quantity)"; "" for a pure index step
-	index int    // array index, or -1
+	name  stepName // "group", "value.ofType(Quantity)"; 0 ("") for a pure index step
+	index int      // array index, or -1
+}
+
+// stepName numbers a path step's name in stepNames.
+type stepName int32
+
+// stepNames holds every step name, once: member names come from the
+// tables, which are built once per type, and resource type names from the
+// R4 set, so it stays small.
+var stepNames = struct {
+	sync.Mutex
+	names []string
+	ids   map[string]stepName
+}{names: []string{""}, ids: map[string]stepName{"": 0}}
+
+// stepNameOf returns the number of name.
+func stepNameOf(name string) stepName {
+	stepNames.Lock()
+	defer stepNames.Unlock()
+	id, ok := stepNames.ids[name]
+	if !ok {
+		id = stepName(len(stepNames.names))
+		stepNames.names = append(stepNames.names, name)
+		stepNames.ids[name] = id
+	}
+	return id
 }
 
 // problem is one issue found while decoding. strict marks problems that
@@ -29,13 +58,16 @@ type problem struct {
 
 // path renders the current FHIRPath, e.g. "MeasureReport.group[0].count".
 func (d *decoder) path() string {
+	stepNames.Lock()
+	names := stepNames.names
+	stepNames.Unlock()
 	var b strings.Builder
 	for i, st := range d.steps {
-		if st.name != "" {
+		if st.name != 0 {
 			if i > 0 {
 				b.WriteByte('.')
 			}
-			b.WriteString(st.name)
+			b.WriteString(names[st.name])
 		}
 		if st.index >= 0 {
 			b.WriteByte('[')
@@ -46,11 +78,10 @@ func (d *decoder) path() string {
 	return b.String()
 }
 
-func (d *decoder) push(name string) { d.steps = append(d.steps, pathStep{name: name, index: -1}) }
-func (d *decoder) pushIndex(i int)  { d.steps = append(d.steps, pathStep{index: i}) }
-func (d *decoder) pop()             { d.steps = d.steps[:len(d.steps)-1] }
-func (d *decoder) setIndex(i int)   { d.steps[len(d.steps)-1].index = i }
-func (d *decoder) report(p problem) { d.problems = append(d.problems, p) }
+func (d *decoder) push(name stepName) { d.steps = append(d.steps, pathStep{name: name, index: -1}) }
+func (d *decoder) pop()               { d.steps = d.steps[:len(d.steps)-1] }
+func (d *decoder) setIndex(i int)     { d.steps[len(d.steps)-1].index = i }
+func (d *decoder) report(p problem)   { d.problems = append(d.problems, p) }
 
 // addf records a problem at the current path. Diagnostics start with the
 // path so that logs read on their own.

@@ -14,11 +14,10 @@ import (
 // protoreflect's Set, which goes through package reflect; primitives are
 // most of a MeasureReport.
 func valueField(p unsafe.Pointer, cm *msgInfo) unsafe.Pointer {
-	pl := cm.plan()
-	if !pl.valOK || cm.goType == nil {
+	if !cm.valOK {
 		return nil
 	}
-	return unsafe.Add(p, pl.valOff)
+	return unsafe.Add(p, cm.valOff)
 }
 
 // setString sets a string-valued primitive.

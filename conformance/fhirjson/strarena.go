@@ -10,6 +10,10 @@ import "unsafe"
 // strings it holds.
 type strArena struct {
 	chunk []byte
+	// used is how much of chunk holds strings. It is kept apart from
+	// chunk's length so that making a string writes no pointer to the
+	// heap, which costs a write barrier while the GC runs.
+	used int
 }
 
 const (
@@ -27,12 +31,12 @@ func (a *strArena) string(b []byte) string {
 	if len(b) > arenaMax {
 		return string(b)
 	}
-	if cap(a.chunk)-len(a.chunk) < len(b) {
-		a.chunk = make([]byte, 0, arenaChunk)
+	if len(a.chunk)-a.used < len(b) {
+		a.chunk, a.used = make([]byte, arenaChunk), 0
 	}
-	start := len(a.chunk)
-	a.chunk = append(a.chunk, b...)
-	// The bytes of a.chunk[start:] are never written again: appends only
-	// go past them, and a full chunk is replaced, not reused.
+	start := a.used
+	a.used += copy(a.chunk[start:], b)
+	// The bytes of a.chunk[start:a.used] are never written again: copies
+	// only go past them, and a full chunk is replaced, not reused.
 	return unsafe.String(&a.chunk[start], len(b))
 }

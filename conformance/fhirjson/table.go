@@ -80,6 +80,10 @@ type msgInfo struct {
 	valueFD, idFD, extFD protoreflect.FieldDescriptor
 	idFI, extFI          *fieldInfo
 	enum                 *enumInfo
+	// valOff is where the value lives in the Go struct, if valOK (see
+	// valueField).
+	valOff uintptr
+	valOK  bool
 	// Choice types: the oneof.
 	oneof protoreflect.OneofDescriptor
 	// Reference: the reference oneof and its uri member.
@@ -141,8 +145,10 @@ type keyInfo struct {
 	underscore bool
 	// twin is the slot of the same element under the other spelling, or -1.
 	twin int
-	// step is the FHIRPath step this member adds, e.g. "value.ofType(string)".
-	step string
+	// step is the FHIRPath step this member adds, e.g. "value.ofType(string)",
+	// and stepName its number.
+	step     string
+	stepName stepName
 }
 
 // slotPair is a primitive member and its "_" twin.
@@ -256,6 +262,7 @@ func buildInfo(d protoreflect.MessageDescriptor) *msgInfo {
 			mi.enum = buildEnum(mi.valueFD.Enum())
 			mi.enum.valueSet = proto.GetExtension(d.Options(), apb.E_FhirValuesetUrl).(string)
 		}
+		mi.valOff, mi.valOK = primitiveValueField(mi)
 	case d.Name() == "ContainedResource":
 		mi.kind = nodeContained
 	case isChoiceDesc(d):
@@ -338,6 +345,7 @@ func (mi *msgInfo) addKeys(fi *fieldInfo) {
 
 func (mi *msgInfo) addKey(name string, k *keyInfo, primitive bool) {
 	k.slot, k.twin = mi.nslots, -1
+	k.stepName = stepNameOf(k.step)
 	mi.nslots++
 	mi.keys[name] = k
 	if !primitive {
