@@ -46,26 +46,21 @@ func (s *scanner) failStrict(msg string) {
 
 func (s *scanner) skipSpace() {
 	data, i := s.data, s.pos
-	// Most calls find a token right away.
-	for i < len(data) && data[i] <= ' ' {
-		switch data[i] {
-		case ' ':
-			// Indentation: pretty-printed documents are up to half
-			// spaces, in runs that 8-byte words skip fastest.
-			i++
-			for i+8 <= len(data) {
-				x := binary.LittleEndian.Uint64(data[i:]) ^ spaces8
-				if x != 0 {
-					i += bits.TrailingZeros64(x) / 8
-					break
-				}
-				i += 8
+	for i < len(data) {
+		if c := data[i]; c > ' ' || c != ' ' && c != '\n' && c != '\r' && c != '\t' {
+			break
+		}
+		i++
+		// Runs of spaces, which pretty-printed documents are up to half
+		// (indentation after a newline, one after a ':'), go 8 bytes at a
+		// time.
+		for i+8 <= len(data) {
+			x := binary.LittleEndian.Uint64(data[i:]) ^ spaces8
+			if x != 0 {
+				i += bits.TrailingZeros64(x) / 8
+				break
 			}
-		case '\t', '\n', '\r':
-			i++
-		default:
-			s.pos = i
-			return
+			i += 8
 		}
 	}
 	s.pos = i
@@ -83,16 +78,7 @@ const (
 func plainPrefix(b []byte) int {
 	i := 0
 	for ; i+8 <= len(b); i += 8 {
-		w := binary.LittleEndian.Uint64(b[i:])
-		// A byte's high bit is set in m if the byte is below 0x20, is '"'
-		// or '\\' (zero after the xor), or is 0x80 or above. Borrows only
-		// run upward, so the lowest set bit marks the first such byte.
-		q, bs := w^(ones8*'"'), w^(ones8*'\\')
-		m := (w - spaces8) &^ w
-		m |= (q - ones8) &^ q
-		m |= (bs - ones8) &^ bs
-		m = (m | w) & highs8
-		if m != 0 {
+		if m := specialBytes(binary.LittleEndian.Uint64(b[i:])); m != 0 {
 			return i + bits.TrailingZeros64(m)/8
 		}
 	}
@@ -102,6 +88,14 @@ func plainPrefix(b []byte) int {
 		}
 	}
 	return i
+}
+
+// specialBytes sets the high bit of each byte of w that is below 0x20, is
+// '"' or '\\' (zero after the xor), or is 0x80 or above. Borrows only run
+// upward, so the lowest set bit marks the first such byte exactly.
+func specialBytes(w uint64) uint64 {
+	q, bs := w^(ones8*'"'), w^(ones8*'\\')
+	return ((w-spaces8)&^w | (q-ones8)&^q | (bs-ones8)&^bs | w) & highs8
 }
 
 // peek returns the next significant byte, or 0 at the end of input.
@@ -245,8 +239,18 @@ func (s *scanner) stringAt() (text, raw []byte, escaped bool) {
 	s.pos++
 	start := s.pos
 	data := s.data
-	// Fast path: printable ASCII without escapes.
-	i := start + plainPrefix(data[start:])
+	// Fast path: printable ASCII without escapes. Most keys and many
+	// values end within the first word, which is looked at in line.
+	var i int
+	if start+8 <= len(data) {
+		if m := specialBytes(binary.LittleEndian.Uint64(data[start:])); m != 0 {
+			i = start + bits.TrailingZeros64(m)/8
+		} else {
+			i = start + 8 + plainPrefix(data[start+8:])
+		}
+	} else {
+		i = start + plainPrefix(data[start:])
+	}
 	if i < len(data) && data[i] == '"' {
 		s.pos = i + 1
 		return data[start:i], data[start:i], false

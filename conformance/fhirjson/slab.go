@@ -52,15 +52,12 @@ type slabType struct {
 	other  atomic.Pointer[sizedArray]
 }
 
-func newSlabType(t reflect.Type) *slabType {
-	m := max(1, slabBytes/int(max(t.Size(), 1)))
-	return &slabType{
-		id:     slabIDs.Add(1) - 1,
-		size:   t.Size(),
-		max:    m,
-		elem:   t,
-		arrays: make([]atomic.Pointer[reflect.Type], bits.Len(uint(m))+2),
-	}
+func (st *slabType) init(t reflect.Type) {
+	st.id = slabIDs.Add(1) - 1
+	st.size = t.Size()
+	st.max = max(1, slabBytes/int(max(t.Size(), 1)))
+	st.elem = t
+	st.arrays = make([]atomic.Pointer[reflect.Type], bits.Len(uint(st.max))+2)
 }
 
 // array returns [n]T.
@@ -103,7 +100,7 @@ type msgSlab struct {
 // newMsg returns a new zero message of type cm, which must be a generated
 // Go struct (cm.goType != nil).
 func (d *decoder) newMsg(cm *msgInfo) unsafe.Pointer {
-	st := cm.slab
+	st := &cm.slab
 	if int(st.id) >= len(d.slabs) {
 		d.slabs = append(d.slabs, make([]msgSlab, int(st.id)+1-len(d.slabs))...)
 	}

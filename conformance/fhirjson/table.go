@@ -99,7 +99,7 @@ type msgInfo struct {
 	// itab is the proto.Message interface table of *goType (see view).
 	itab unsafe.Pointer
 	// slab allocates messages of goType (slab.go).
-	slab *slabType
+	slab slabType
 }
 
 // fieldInfo describes one field of a message.
@@ -247,7 +247,7 @@ func buildInfo(d protoreflect.MessageDescriptor) *msgInfo {
 	mi := &msgInfo{desc: d, keys: map[string]*keyInfo{}, goType: goStructOf(d)}
 	if mi.goType != nil {
 		mi.itab = messageItab(mi.goType)
-		mi.slab = newSlabType(mi.goType)
+		mi.slab.init(mi.goType)
 	}
 	switch {
 	case isPrimitiveDesc(d):
