@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/proto"
+
+	"github.com/madx-project/madx/store"
 )
 
 // The store assigns meta.versionId and meta.lastUpdated inside its write
@@ -30,7 +32,9 @@ func newSentinels(newID func() string) sentinels {
 }
 
 // preRender encodes res with the sentinel meta and returns the store's
-// Render, which splices the assigned version and time in.
+// Render, which splices the assigned version and time in. The body is
+// packed here too, around the sentinels (store.Template), so the store's
+// single writer neither encodes nor compresses.
 func (s *Server) preRender(res proto.Message) (func(int64, time.Time) ([]byte, error), error) {
 	setVersion(res, 0, s.sent.lastUpdated)
 	metaOf(res).VersionId.Value = s.sent.versionID
@@ -38,13 +42,23 @@ func (s *Server) preRender(res proto.Message) (func(int64, time.Time) ([]byte, e
 	if err != nil {
 		return nil, fmt.Errorf("encode %s/%s: %w", resourceType(res), resourceID(res), err)
 	}
-	if bytes.Count(body, []byte(s.sent.versionID)) != 1 || bytes.Count(body, s.sent.stamp) != 1 {
+	vid := []byte(s.sent.versionID)
+	if bytes.Count(body, vid) != 1 || bytes.Count(body, s.sent.stamp) != 1 {
 		return nil, fmt.Errorf("encode %s/%s: the meta sentinels do not appear exactly once", resourceType(res), resourceID(res))
 	}
-	return func(vid int64, at time.Time) ([]byte, error) {
+	// The hole runs from the first sentinel to the end of the second.
+	i, j := bytes.Index(body, vid), bytes.Index(body, s.sent.stamp)
+	start, end := min(i, j), max(i+len(vid), j+len(s.sent.stamp))
+	hole := body[start:end]
+	tmpl, err := store.NewTemplate(body, start, end)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s/%s: %w", resourceType(res), resourceID(res), err)
+	}
+	return func(v int64, at time.Time) ([]byte, error) {
 		// The proto is stamped too, for whoever reads it after the write.
-		setVersion(res, vid, at)
-		out := bytes.Replace(body, []byte(s.sent.versionID), strconv.AppendInt(nil, vid, 10), 1)
-		return bytes.Replace(out, s.sent.stamp, []byte(at.UTC().Format(instantLayout)), 1), nil
+		setVersion(res, v, at)
+		filled := bytes.Replace(hole, vid, strconv.AppendInt(nil, v, 10), 1)
+		filled = bytes.Replace(filled, s.sent.stamp, []byte(at.UTC().Format(instantLayout)), 1)
+		return tmpl.Fill(filled), nil
 	}, nil
 }

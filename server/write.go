@@ -282,7 +282,15 @@ func (s *Server) written(c *gin.Context, r store.Result, warnings []oo.Issue) *a
 		}
 		a.body, _ = s.opts.JSON.Encode(oo.Resource(issues), false)
 	default:
-		a.body = r.Resource.Body
+		// A written body is as Render made it: packed for storage.
+		body, err := store.Unpack(r.Resource.Body)
+		if err != nil {
+			// Written, so not a failure; but the representation is lost.
+			s.log.Error().Err(err).Str("resource", r.Resource.Type+"/"+r.Resource.ID).Msg("written body does not unpack")
+			body, _ = s.opts.JSON.Encode(oo.Resource([]oo.Issue{oo.Issuef(oo.SeverityWarning, oo.Exception, "",
+				"%s/%s was stored as version %d, but its stored form could not be returned; read it.", r.Resource.Type, r.Resource.ID, r.Resource.VersionID)}), false)
+		}
+		a.body = body
 	}
 	return a
 }

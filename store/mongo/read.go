@@ -80,6 +80,10 @@ func (s *Store) readCurrent(ctx context.Context, key string) (*state, error) {
 // Read returns the current version of a resource; a deletion comes back
 // with store.ErrDeleted, an unknown resource is store.ErrNotFound.
 func (s *Store) Read(ctx context.Context, typ, id string) (store.Resource, error) {
+	return store.Plain(s.read(ctx, typ, id))
+}
+
+func (s *Store) read(ctx context.Context, typ, id string) (store.Resource, error) {
 	key := docKey(typ, id)
 	st, err := s.readCurrent(ctx, key)
 	if err != nil {
@@ -99,6 +103,10 @@ func (s *Store) Read(ctx context.Context, typ, id string) (store.Resource, error
 // effective current version belong to writes that have not happened (yet,
 // or ever) and are not found.
 func (s *Store) ReadVersion(ctx context.Context, typ, id string, versionID int64) (store.Resource, error) {
+	return store.Plain(s.readVersion(ctx, typ, id, versionID))
+}
+
+func (s *Store) readVersion(ctx context.Context, typ, id string, versionID int64) (store.Resource, error) {
 	key := docKey(typ, id)
 	cur, err := s.readCurrent(ctx, key)
 	if err != nil {
@@ -129,6 +137,10 @@ func (s *Store) ReadVersion(ctx context.Context, typ, id string, versionID int64
 // store.ErrNotFound. The current version comes from the resources document
 // (the history copy of it may still be on its way).
 func (s *Store) History(ctx context.Context, typ, id string) ([]store.Resource, error) {
+	return store.PlainAll(s.versions(ctx, typ, id))
+}
+
+func (s *Store) versions(ctx context.Context, typ, id string) ([]store.Resource, error) {
 	key := docKey(typ, id)
 	cur, err := s.readCurrent(ctx, key)
 	if err != nil {
@@ -195,6 +207,10 @@ func (s *Store) scan(ctx context.Context, op string, filter bson.D, opts *option
 // FindCanonical returns the live resources of a type whose URL (and
 // version, when not empty) match, in no particular order.
 func (s *Store) FindCanonical(ctx context.Context, typ, url, ver string) ([]store.Resource, error) {
+	return store.PlainAll(s.findCanonical(ctx, typ, url, ver))
+}
+
+func (s *Store) findCanonical(ctx context.Context, typ, url, ver string) ([]store.Resource, error) {
 	now := bson.D{{Key: "type", Value: typ}, {Key: "url", Value: url}}
 	before := bson.D{{Key: "type", Value: typ}, {Key: "prev.url", Value: url}}
 	if ver != "" {
@@ -252,7 +268,11 @@ func (s *Store) List(ctx context.Context, typ string, fn func(store.Resource) er
 		if !st.live() {
 			return nil
 		}
-		return fn(st.resource())
+		r, err := store.Plain(st.resource(), nil)
+		if err != nil {
+			return err
+		}
+		return fn(r)
 	})
 }
 

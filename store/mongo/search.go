@@ -174,6 +174,10 @@ func sortSpec(s store.Sort) bson.D {
 // documents are fetched (there are few, by the sparse txn index), then the
 // indexed query runs with room for them, and the two are merged in order.
 func (s *Store) Search(ctx context.Context, q store.Query) (store.Page, error) {
+	return plainPage(s.search(ctx, q))
+}
+
+func (s *Store) search(ctx context.Context, q store.Query) (store.Page, error) {
 	op := "search " + q.Type
 	filter, err := searchFilter(q)
 	if err != nil {
@@ -297,6 +301,19 @@ func (s *Store) markedMatches(ctx context.Context, op string, q store.Query, cac
 // effective current version of its resource (which also hides the orphans
 // of writers that died).
 func (s *Store) HistoryPage(ctx context.Context, q store.HistoryQuery) (store.Page, error) {
+	return plainPage(s.historyPage(ctx, q))
+}
+
+// plainPage unpacks the bodies of a page (store.Plain).
+func plainPage(p store.Page, err error) (store.Page, error) {
+	if err != nil {
+		return p, err
+	}
+	p.Resources, err = store.PlainAll(p.Resources, nil)
+	return p, err
+}
+
+func (s *Store) historyPage(ctx context.Context, q store.HistoryQuery) (store.Page, error) {
 	op := "history " + q.Type
 	filter := bson.D{}
 	if q.Type != "" {

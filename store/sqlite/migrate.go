@@ -22,6 +22,8 @@ var migrations = map[int][]string{
 		// history_feed replaces it.
 		`DROP INDEX IF EXISTS history_updated`,
 	},
+	// Packed bodies: nothing to change; stored plain bodies stay readable.
+	2: {},
 }
 
 func (s *Store) upgrade(ctx context.Context, from int) error {

@@ -33,7 +33,7 @@ func scanVersion(row interface{ Scan(...any) error }) (store.Resource, error) {
 	if err := json.Unmarshal(idx, &r.Index); err != nil {
 		return store.Resource{}, fmt.Errorf("decode index of %s/%s/_history/%d: %w", r.Type, r.ID, r.VersionID, err)
 	}
-	return r, nil
+	return store.Plain(r, nil)
 }
 
 // deletedErr turns a deletion version into ErrDeleted, as the contract says.

@@ -36,8 +36,10 @@ const FileName = "madx.db"
 
 // schemaVersion is stored in PRAGMA user_version; Open refuses a database
 // written by a newer madx. Version 2 added the search columns and indexes
-// (date_start, date_end; see migrations).
-const schemaVersion = 2
+// (date_start, date_end; see migrations). Version 3 stores bodies packed
+// (store.Template): the tables are unchanged and plain bodies of older
+// versions still read, but an older madx cannot read packed ones.
+const schemaVersion = 3
 
 // Options configure Open.
 type Options struct {

@@ -3,9 +3,11 @@
 package storetest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -25,6 +27,7 @@ func Run(t *testing.T, open Opener) {
 	}{
 		{"CreateReadVersions", testCreateReadVersions},
 		{"BodyBytesKept", testBodyBytesKept},
+		{"PackedBodiesReadPlain", testPackedBodiesReadPlain},
 		{"IfMatch", testIfMatch},
 		{"CreateOnly", testCreateOnly},
 		{"DeleteKeepsHistory", testDeleteKeepsHistory},
@@ -62,6 +65,79 @@ func body(typ, id, payload string) func(int64, time.Time) ([]byte, error) {
 	return func(vid int64, at time.Time) ([]byte, error) {
 		return fmt.Appendf(nil, `{"resourceType":%q,"id":%q,"meta":{"versionId":"%d","lastUpdated":%q},"payload":%s}`,
 			typ, id, vid, at.UTC().Format(time.RFC3339Nano), payload), nil
+	}
+}
+
+// packed renders a large body through a store.Template, as the server
+// does: the engine stores it packed and must give every reader the plain
+// body, which plain returns.
+func packed(id string) (store.Change, func(int64, time.Time) []byte) {
+	payload := strings.Repeat(`{"system":"http://example.org/CodeSystem/age","code":"P0Y--P5Y"},`, 200)
+	meta := func(vid int64, at time.Time) []byte {
+		return fmt.Appendf(nil, `"versionId":"%d","lastUpdated":%q`, vid, at.UTC().Format(time.RFC3339Nano))
+	}
+	const hole = "HOLE"
+	doc := `{"resourceType":"MeasureReport","id":%q,"meta":{%s},"payload":[%s{}]}`
+	tmplBody := fmt.Appendf(nil, doc, id, hole, payload)
+	start := bytes.Index(tmplBody, []byte(hole))
+	tmpl, err := store.NewTemplate(tmplBody, start, start+len(hole))
+	if err != nil {
+		panic(err)
+	}
+	c := store.Change{Type: "MeasureReport", ID: id, Index: store.Index{Measure: "http://example.org/Measure/m", Status: "complete"},
+		Render: func(vid int64, at time.Time) ([]byte, error) { return tmpl.Fill(meta(vid, at)), nil }}
+	plain := func(vid int64, at time.Time) []byte { return fmt.Appendf(nil, doc, id, meta(vid, at), payload) }
+	return c, plain
+}
+
+// testPackedBodiesReadPlain writes packed bodies and reads them back
+// through every read method.
+func testPackedBodiesReadPlain(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	c, plain := packed("p1")
+	mustWrite(t, s, c)
+	res := mustWrite(t, s, c)
+	if len(res[0].Resource.Body) == 0 || res[0].Resource.Body[0] != 0 {
+		t.Fatalf("the written body is not the packed one Render made")
+	}
+	v1, err := s.ReadVersion(ctx, "MeasureReport", "p1", 1)
+	want := func(r store.Resource) []byte { return plain(r.VersionID, r.LastUpdated) }
+	check := func(how string, r store.Resource) {
+		t.Helper()
+		if !bytes.Equal(r.Body, want(r)) {
+			t.Errorf("%s: body is not the plain one (%d bytes, starts %q)", how, len(r.Body), r.Body[:min(len(r.Body), 20)])
+		}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("ReadVersion", v1)
+	cur, err := s.Read(ctx, "MeasureReport", "p1")
+	if err != nil || cur.VersionID != 2 {
+		t.Fatalf("Read: v%d, %v", cur.VersionID, err)
+	}
+	check("Read", cur)
+	hist, err := s.History(ctx, "MeasureReport", "p1")
+	if err != nil || len(hist) != 2 {
+		t.Fatalf("History: %d versions, %v", len(hist), err)
+	}
+	for _, r := range hist {
+		check("History", r)
+	}
+	page, err := s.Search(ctx, store.Query{Type: "MeasureReport", Count: 10})
+	if err != nil || len(page.Resources) != 1 {
+		t.Fatalf("Search: %d, %v", len(page.Resources), err)
+	}
+	check("Search", page.Resources[0])
+	hp, err := s.HistoryPage(ctx, store.HistoryQuery{Type: "MeasureReport", Count: 10})
+	if err != nil || len(hp.Resources) != 2 {
+		t.Fatalf("HistoryPage: %d, %v", len(hp.Resources), err)
+	}
+	for _, r := range hp.Resources {
+		check("HistoryPage", r)
+	}
+	if err := s.List(ctx, "MeasureReport", func(r store.Resource) error { check("List", r); return nil }); err != nil {
+		t.Fatal(err)
 	}
 }
 

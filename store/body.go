@@ -1,0 +1,158 @@
+package store
+
+import (
+	"bytes"
+	"compress/flate"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"sync"
+)
+
+// Stored bodies. A report's JSON is about 13 KB and very repetitive (the
+// same code systems in every stratum); DEFLATE at its fastest level makes
+// it about 1 KB. Small enough to sit in the history row itself, so the
+// write transaction copies a twelfth of the bytes (SQLite writes each WAL
+// page with its own system calls) and the database is a twelfth the size.
+//
+// A body is either plain, as the codec wrote it (it starts with '{' or
+// '<'), or packed: the byte packedMark followed by a raw DEFLATE stream
+// (RFC 1951) of the plain body. Engines store what Render returns and give
+// readers the plain body (Unpack); the compression itself happens before
+// the write transaction, in parallel, through a Template.
+
+const packedMark = 0x00
+
+// minPacked is the smallest body worth packing: below it the DEFLATE
+// framing saves little and costs a decompression on every read.
+const minPacked = 1024
+
+// Unpack returns the plain body of a stored body: b itself when it is not
+// packed.
+func Unpack(b []byte) ([]byte, error) {
+	if len(b) == 0 || b[0] != packedMark {
+		return b, nil
+	}
+	r := inflaters.Get().(io.ReadCloser)
+	defer inflaters.Put(r)
+	if err := r.(flate.Resetter).Reset(bytes.NewReader(b[1:]), nil); err != nil {
+		return nil, fmt.Errorf("unpack stored body: %w", err)
+	}
+	out := bytes.NewBuffer(make([]byte, 0, 16*len(b)))
+	if _, err := out.ReadFrom(r); err != nil {
+		return nil, fmt.Errorf("unpack stored body: %w", err)
+	}
+	return out.Bytes(), nil
+}
+
+// A Template is a body packed ahead of time around one hole: the bytes
+// only the write transaction knows (meta.versionId to meta.lastUpdated).
+// Fill makes the packed body in microseconds, so the engine's single
+// writer never compresses.
+type Template struct {
+	head, tail []byte // DEFLATE of the text before and after the hole
+	plain      []byte // the whole body, when too small to pack
+	start, end int    // the hole in plain
+}
+
+// NewTemplate prepares body, whose bytes [start, end) are the hole.
+func NewTemplate(body []byte, start, end int) (*Template, error) {
+	if start < 0 || end < start || end > len(body) {
+		return nil, fmt.Errorf("store: template hole [%d, %d) outside a body of %d bytes", start, end, len(body))
+	}
+	if len(body) < minPacked {
+		return &Template{plain: body, start: start, end: end}, nil
+	}
+	// The head ends with a sync flush (byte-aligned, not final), the hole
+	// goes into a stored block, and the tail is a fresh stream that only
+	// refers to itself and carries the final block: concatenated they are
+	// one valid DEFLATE stream.
+	head, err := deflate(body[:start], false)
+	if err != nil {
+		return nil, err
+	}
+	tail, err := deflate(body[end:], true)
+	if err != nil {
+		return nil, err
+	}
+	return &Template{head: head, tail: tail}, nil
+}
+
+// Fill returns the stored body with hole in place of the template's hole.
+func (t *Template) Fill(hole []byte) []byte {
+	if t.plain != nil {
+		out := make([]byte, 0, len(t.plain)-(t.end-t.start)+len(hole))
+		out = append(out, t.plain[:t.start]...)
+		out = append(out, hole...)
+		return append(out, t.plain[t.end:]...)
+	}
+	out := make([]byte, 0, 1+len(t.head)+5*(len(hole)/65535+1)+len(hole)+len(t.tail))
+	out = append(out, packedMark)
+	out = append(out, t.head...)
+	for first := true; first || len(hole) > 0; first = false {
+		n := min(len(hole), 65535)
+		// A stored block: BFINAL 0, BTYPE 00, then LEN and its complement.
+		out = append(out, 0)
+		out = binary.LittleEndian.AppendUint16(out, uint16(n))
+		out = binary.LittleEndian.AppendUint16(out, ^uint16(n))
+		out = append(out, hole[:n]...)
+		hole = hole[n:]
+	}
+	return append(out, t.tail...)
+}
+
+func deflate(b []byte, final bool) ([]byte, error) {
+	var buf bytes.Buffer
+	buf.Grow(len(b)/8 + 64)
+	w := deflaters.Get().(*flate.Writer)
+	defer deflaters.Put(w)
+	w.Reset(&buf)
+	if _, err := w.Write(b); err != nil {
+		return nil, fmt.Errorf("store: pack body: %w", err)
+	}
+	end := w.Flush
+	if final {
+		end = w.Close
+	}
+	if err := end(); err != nil {
+		return nil, fmt.Errorf("store: pack body: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// A flate writer holds about 1 MB of tables and a reader a 32 KB window:
+// both are reused.
+var (
+	deflaters = sync.Pool{New: func() any {
+		w, _ := flate.NewWriter(nil, flate.BestSpeed) // the level is valid: no error
+		return w
+	}}
+	inflaters = sync.Pool{New: func() any { return flate.NewReader(bytes.NewReader(nil)) }}
+)
+
+// Plain unpacks the body of a resource an engine read, for engines whose
+// read paths meet in one place.
+func Plain(r Resource, err error) (Resource, error) {
+	if err != nil || r.Body == nil {
+		return r, err
+	}
+	body, uerr := Unpack(r.Body)
+	if uerr != nil {
+		return Resource{}, fmt.Errorf("read %s/%s/_history/%d: %w: %w", r.Type, r.ID, r.VersionID, uerr, ErrUnavailable)
+	}
+	r.Body = body
+	return r, nil
+}
+
+// PlainAll is Plain for a list of resources.
+func PlainAll(rs []Resource, err error) ([]Resource, error) {
+	if err != nil {
+		return rs, err
+	}
+	for i := range rs {
+		if rs[i], err = Plain(rs[i], nil); err != nil {
+			return nil, err
+		}
+	}
+	return rs, nil
+}

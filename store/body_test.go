@@ -1,0 +1,121 @@
+package store_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/madx-project/madx/store"
+)
+
+func exampleReport(tb testing.TB) []byte {
+	tb.Helper()
+	raw, err := os.ReadFile(filepath.Join("..", "testdata", "madx", "reports", "MeasureReport-mADX-MeasureReport-example.json"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := json.Compact(&out, raw); err != nil {
+		tb.Fatal(err)
+	}
+	return out.Bytes()
+}
+
+// TestTemplateFill fills templates cut at many places with holes of many
+// sizes, and unpacks each back to the body it stands for.
+func TestTemplateFill(t *testing.T) {
+	report := exampleReport(t)
+	big := []byte(strings.Repeat("x", 70000))
+	for _, tc := range []struct {
+		name       string
+		body       []byte
+		start, end int
+		hole       []byte
+	}{
+		{"meta of a report", report, 40, 60, []byte(`3","lastUpdated":"2026-11-21T08:00:00.123456+00:00`)},
+		{"hole at the start", report, 0, 10, []byte("{")},
+		{"hole at the end", report, len(report) - 5, len(report), []byte("}]}")},
+		{"empty hole", report, 100, 100, nil},
+		{"whole body is the hole", report, 0, len(report), report},
+		{"hole longer than a stored block", report, 200, 300, big},
+		{"small body stays plain", []byte(`{"resourceType":"Location","id":"x"}`), 2, 14, []byte("resourceType")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tmpl, err := store.NewTemplate(tc.body, tc.start, tc.end)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := append(append(append([]byte(nil), tc.body[:tc.start]...), tc.hole...), tc.body[tc.end:]...)
+			stored := tmpl.Fill(tc.hole)
+			if len(tc.hole) < 100 && len(tc.body) >= 1024 && (stored[0] != 0 || len(stored) >= len(want)/2) {
+				t.Errorf("a %d-byte body was stored in %d bytes (first byte %#x): not packed", len(want), len(stored), stored[0])
+			}
+			got, err := store.Unpack(stored)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("unpacked body differs from the filled one (%d vs %d bytes)", len(got), len(want))
+			}
+			// A template is filled many times (retries): each is whole.
+			if again, _ := store.Unpack(tmpl.Fill(tc.hole)); !bytes.Equal(again, want) {
+				t.Error("second fill differs")
+			}
+		})
+	}
+}
+
+func TestTemplateRejectsHoleOutside(t *testing.T) {
+	for _, h := range [][2]int{{-1, 3}, {5, 4}, {0, 11}} {
+		if _, err := store.NewTemplate([]byte("0123456789"), h[0], h[1]); err == nil {
+			t.Errorf("hole %v accepted", h)
+		}
+	}
+}
+
+func TestUnpack(t *testing.T) {
+	plain := []byte(`{"resourceType":"Location"}`)
+	if got, err := store.Unpack(plain); err != nil || !bytes.Equal(got, plain) {
+		t.Errorf("plain body: %q, %v", got, err)
+	}
+	if got, err := store.Unpack(nil); err != nil || got != nil {
+		t.Errorf("no body: %q, %v", got, err)
+	}
+	if _, err := store.Unpack([]byte{0, 0xff, 0xff, 0x12}); err == nil {
+		t.Error("corrupt packed body unpacked without error")
+	}
+}
+
+// BenchmarkTemplate is the cost of packing a report ahead of the write
+// (NewTemplate), of the writer's part (Fill), and of a read (Unpack).
+func BenchmarkTemplate(b *testing.B) {
+	report := exampleReport(b)
+	hole := []byte(`1","lastUpdated":"2026-11-21T08:00:00.123456+00:00`)
+	b.Run("NewTemplate", func(b *testing.B) {
+		b.SetBytes(int64(len(report)))
+		for range b.N {
+			if _, err := store.NewTemplate(report, 40, 60); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	tmpl, _ := store.NewTemplate(report, 40, 60)
+	stored := tmpl.Fill(hole)
+	b.Run("Fill", func(b *testing.B) {
+		for range b.N {
+			tmpl.Fill(hole)
+		}
+		b.ReportMetric(float64(len(stored)), "stored-bytes")
+		b.ReportMetric(float64(len(report)), "plain-bytes")
+	})
+	b.Run("Unpack", func(b *testing.B) {
+		for range b.N {
+			if _, err := store.Unpack(stored); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
