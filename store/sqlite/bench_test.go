@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -30,13 +31,34 @@ func exampleBody(b *testing.B) []byte {
 	return out.Bytes()
 }
 
+// reportChange is report i with body, rendered as the server renders it:
+// packed around the meta (store.Template, made once per body: the server
+// makes it before the write, in parallel), so the engine writes the same
+// bytes as under ingest.
 func reportChange(body []byte, i int) store.Change {
 	id := fmt.Sprintf("r%08d", i)
+	tmpl := templateOf(body)
 	start := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, i%100, 0)
 	return store.Change{Type: "MeasureReport", ID: id,
 		Index: store.Index{Measure: "http://ohie.org/Measure/madx-hiv-indicator-example", Subject: fmt.Sprintf("Location/F%04d", i/100),
 			PeriodStart: start, PeriodEnd: start.AddDate(0, 1, 0).Add(-time.Microsecond), ReportKey: "key-" + id, Status: "complete"},
-		Render: func(int64, time.Time) ([]byte, error) { return body, nil }}
+		Render: func(v int64, at time.Time) ([]byte, error) {
+			return tmpl.Fill(fmt.Appendf(nil, `%d","lastUpdated":%q`, v, at.Format(time.RFC3339Nano))), nil
+		}}
+}
+
+var templates sync.Map // *byte (the body's first byte) -> *store.Template
+
+func templateOf(body []byte) *store.Template {
+	if t, ok := templates.Load(&body[0]); ok {
+		return t.(*store.Template)
+	}
+	t, err := store.NewTemplate(body, 40, 60)
+	if err != nil {
+		panic(err)
+	}
+	templates.Store(&body[0], t)
+	return t
 }
 
 // seeded opens a store holding n reports (written in batches of 500).
