@@ -6,7 +6,6 @@ import (
 	"unsafe"
 
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/madx-project/madx/operationoutcome"
@@ -57,20 +56,31 @@ type entryJob struct {
 	target     unsafe.Pointer // the entry's ContainedResource
 }
 
-var containedOneof = func() map[string]protoreflect.FieldDescriptor {
-	od := (&rpb.ContainedResource{}).ProtoReflect().Descriptor().Oneofs().ByName("oneof_resource")
-	m := make(map[string]protoreflect.FieldDescriptor, od.Fields().Len())
-	for i := 0; i < od.Fields().Len(); i++ {
-		f := od.Fields().Get(i)
-		m[string(f.Message().Name())] = f
-	}
-	return m
-}()
-
 // containedInfo is the table of ContainedResource, the message every
 // resource is decoded in (decodeResource's cr).
 var containedInfo = sync.OnceValue(func() *msgInfo {
 	return infoFor((&rpb.ContainedResource{}).ProtoReflect().Descriptor())
+})
+
+// containedMember is a resource type's member of ContainedResource's
+// oneof, and the path step its name starts at the root of a document.
+type containedMember struct {
+	fi   *fieldInfo
+	step stepName
+}
+
+// containedMembers maps a resource type name to its containedMember.
+var containedMembers = sync.OnceValue(func() map[string]containedMember {
+	ci := containedInfo()
+	od := ci.desc.Oneofs().ByName("oneof_resource")
+	m := map[string]containedMember{}
+	for _, fi := range ci.fields {
+		if fi.fd.ContainingOneof() == od {
+			name := string(fi.fd.Message().Name())
+			m[name] = containedMember{fi: fi, step: stepNameOf(name)}
+		}
+	}
+	return m
 })
 
 // decoders keeps released decoders for their scratch: the path and
@@ -155,34 +165,34 @@ func (d *decoder) syntaxProblem() {
 // findResourceType looks ahead in the object at the cursor for its
 // "resourceType" member without consuming anything. Most resources name
 // their type first, so this usually reads one member.
-func (d *decoder) findResourceType() (rt string, found, isString bool) {
+func (d *decoder) findResourceType() (rt []byte, found, isString bool) {
 	ahead := d.scanner
 	ahead.buf = nil
 	if !ahead.expect('{', "an object") {
-		return "", false, false
+		return nil, false, false
 	}
 	for first := true; ahead.objectNext(first); first = false {
 		k := ahead.readKey()
 		if ahead.err != nil {
-			return "", false, false
+			return nil, false, false
 		}
 		if string(k) == "resourceType" {
 			if ahead.peek() != '"' {
-				return "", true, false
+				return nil, true, false
 			}
 			v, _, _ := ahead.readString()
-			return string(v), ahead.err == nil, ahead.err == nil
+			return v, ahead.err == nil, ahead.err == nil
 		}
 		ahead.skipValue(d.depth + 1)
 	}
-	return "", false, false
+	return nil, false, false
 }
 
 // decodeResource reads a resource object into the ContainedResource cr.
 // top marks the document's root, whose FHIRPath starts with the type name.
 func (d *decoder) decodeResource(cr unsafe.Pointer, top bool) {
 	rt, found, isString := d.findResourceType()
-	var fd protoreflect.FieldDescriptor
+	var member containedMember
 	switch {
 	case !found:
 		if d.err == nil && !d.syntaxAhead() {
@@ -191,21 +201,21 @@ func (d *decoder) decodeResource(cr unsafe.Pointer, top bool) {
 	case !isString:
 		d.addf(operationoutcome.Invalid, false, `"resourceType" must be a string naming an R4 resource type`)
 	default:
-		fd = containedOneof[rt]
-		if fd == nil {
-			d.addf(operationoutcome.Invalid, false, "unknown resource type %s: expected an R4 resource type", quote([]byte(rt)))
+		member = containedMembers()[string(rt)]
+		if member.fi == nil {
+			d.addf(operationoutcome.Invalid, false, "unknown resource type %s: expected an R4 resource type", quote(rt))
 		}
 	}
-	if fd == nil {
+	if member.fi == nil {
 		d.skipValue(d.depth)
 		return
 	}
 	if top {
-		d.push(stepNameOf(rt))
+		d.push(member.step)
 		defer d.pop()
 	}
-	r := containedInfo().view(cr).Mutable(fd).Message()
-	d.decodeObject(structPointer(r), infoFor(fd.Message()), true)
+	r := d.mutable(cr, containedInfo(), member.fi)
+	d.decodeObject(r, member.fi.msg(), true)
 }
 
 // syntaxAhead reports whether the object at the cursor is malformed, so

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/testing/protocmp"
 
 	dpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
+	rpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/bundle_and_contained_resource_go_proto"
 	mrpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/measure_report_go_proto"
 )
 
@@ -78,5 +79,42 @@ func TestListAppendCopies(t *testing.T) {
 	comps[0].GetCode().Coding = append(a, &dpb.Coding{})
 	if b[0] != want {
 		t.Fatal("append to one list changed the next")
+	}
+}
+
+// TestOneofFastPath checks, for every member of a few oneofs, that setting
+// it through its oneofField is what protoreflect sees, and that setting
+// another member replaces it.
+func TestOneofFastPath(t *testing.T) {
+	for _, m := range []proto.Message{&rpb.ContainedResource{}, &dpb.Extension_ValueX{}, &dpb.Reference{}} {
+		mi := infoFor(m.ProtoReflect().Descriptor())
+		var members []*fieldInfo
+		for _, fi := range mi.fields {
+			if fi.fd.ContainingOneof() != nil && fi.fd.Message() != nil {
+				if !fi.oneof.ok {
+					t.Errorf("%s: no fast path", fi.fd.FullName())
+				}
+				members = append(members, fi)
+			}
+		}
+		d := newDecoder(nil)
+		for i, fi := range members {
+			pm := m.ProtoReflect().Type().New()
+			p := structPointer(pm)
+			if has(p, mi, fi) {
+				t.Fatalf("%s: set in a new message", fi.fd.FullName())
+			}
+			if i > 0 {
+				d.mutable(p, mi, members[i-1])
+			}
+			c := d.mutable(p, mi, fi)
+			if got := pm.WhichOneof(fi.fd.ContainingOneof()); got != fi.fd {
+				t.Fatalf("%s: protoreflect sees %v set", fi.fd.FullName(), got)
+			}
+			if structPointer(pm.Get(fi.fd).Message()) != c || !has(p, mi, fi) || d.mutable(p, mi, fi) != c {
+				t.Fatalf("%s: the member is not the message made", fi.fd.FullName())
+			}
+		}
+		d.release()
 	}
 }

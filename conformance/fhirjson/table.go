@@ -121,6 +121,7 @@ type fieldInfo struct {
 	msgDesc protoreflect.MessageDescriptor
 	child   atomic.Pointer[msgInfo]
 	fast    fastField
+	oneof   oneofField
 }
 
 // msg returns the table of the field's message type, built on first use
@@ -276,7 +277,7 @@ func buildInfo(d protoreflect.MessageDescriptor) *msgInfo {
 	fields := d.Fields()
 	for i := 0; i < fields.Len(); i++ {
 		f := fields.Get(i)
-		fi := &fieldInfo{fd: f, jsonName: f.JSONName(), repeated: f.IsList(), fast: locateField(f)}
+		fi := &fieldInfo{fd: f, jsonName: f.JSONName(), repeated: f.IsList(), fast: locateField(f), oneof: locateOneof(f)}
 		fi.msgDesc = f.Message()
 		if refs := proto.GetExtension(f.Options(), apb.E_ValidReferenceType).([]string); len(refs) > 0 {
 			fi.validRefs = refs
