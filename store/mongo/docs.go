@@ -12,7 +12,8 @@ import (
 //
 // Body is a []byte, which the driver stores as BSON binary: the canonical
 // JSON keeps its exact bytes ("1.50" stays "1.50"); a nested BSON document
-// would turn decimals into doubles.
+// would turn decimals into doubles. It is stored as Render made it, usually
+// packed (store.Template); the exported read methods unpack it.
 type state struct {
 	Type        string     `bson:"type"`
 	RID         string     `bson:"id"`
