@@ -411,7 +411,7 @@ func (d *decoder) repeated(msg unsafe.Pointer, mi *msgInfo, fi *fieldInfo, k *ke
 			if d.wantObject() {
 				d.containedAny(d.element(msg, mi, fi, cm, collect), cm)
 			}
-		case fi.fd == bundleEntryFD && len(d.steps) == 2:
+		case fi.kind == fieldBundleEntry && len(d.steps) == 2:
 			// A top-level Bundle's entry: its problems are kept per entry.
 			if d.wantObject() {
 				d.entry = i
@@ -438,9 +438,7 @@ func (d *decoder) repeated(msg unsafe.Pointer, mi *msgInfo, fi *fieldInfo, k *ke
 	}
 }
 
-func isContainedAny(fi *fieldInfo) bool {
-	return fi.jsonName == "contained" && fi.fd.Message().FullName() == "google.protobuf.Any"
-}
+func isContainedAny(fi *fieldInfo) bool { return fi.kind == fieldContainedAny }
 
 // containedAny reads a contained resource and packs it in an Any, as
 // jsonformat stores DomainResource.contained.

@@ -22,7 +22,8 @@ func codeOK(s string) bool {
 		return false
 	}
 	for i := 1; i < len(s); i++ {
-		if isSpace(s[i]) && isSpace(s[i-1]) {
+		// Every \s character is at most ' '.
+		if s[i] <= ' ' && isSpace(s[i]) && isSpace(s[i-1]) {
 			return false
 		}
 	}

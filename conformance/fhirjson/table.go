@@ -122,6 +122,27 @@ type fieldInfo struct {
 	child   atomic.Pointer[msgInfo]
 	fast    fastField
 	oneof   oneofField
+	// kind marks the fields read in a way of their own, so that the
+	// decoder tells them by one comparison.
+	kind fieldKind
+}
+
+type fieldKind uint8
+
+const (
+	fieldPlain        fieldKind = iota
+	fieldContainedAny           // DomainResource.contained, a resource packed in Any
+	fieldBundleEntry            // Bundle.entry
+)
+
+func fieldKindOf(f protoreflect.FieldDescriptor) fieldKind {
+	switch {
+	case f.JSONName() == "contained" && f.Message() != nil && f.Message().FullName() == "google.protobuf.Any":
+		return fieldContainedAny
+	case f == bundleEntryFD:
+		return fieldBundleEntry
+	}
+	return fieldPlain
 }
 
 // msg returns the table of the field's message type, built on first use
@@ -277,7 +298,7 @@ func buildInfo(d protoreflect.MessageDescriptor) *msgInfo {
 	fields := d.Fields()
 	for i := 0; i < fields.Len(); i++ {
 		f := fields.Get(i)
-		fi := &fieldInfo{fd: f, jsonName: f.JSONName(), repeated: f.IsList(), fast: locateField(f), oneof: locateOneof(f)}
+		fi := &fieldInfo{fd: f, jsonName: f.JSONName(), repeated: f.IsList(), fast: locateField(f), oneof: locateOneof(f), kind: fieldKindOf(f)}
 		fi.msgDesc = f.Message()
 		if refs := proto.GetExtension(f.Options(), apb.E_ValidReferenceType).([]string); len(refs) > 0 {
 			fi.validRefs = refs
