@@ -10,7 +10,8 @@ import (
 
 // primitiveMember reads "name": value for a singular primitive element.
 func (d *decoder) primitiveMember(p unsafe.Pointer, mi *msgInfo, fi *fieldInfo, cm *msgInfo) {
-	if d.peek() == 'n' {
+	c := d.peek()
+	if c == 'n' {
 		d.addf(operationoutcome.Structure, false, "expected a %s value, found null (FHIR JSON has no null elements)", typeName(cm))
 		d.skipValue(d.depth)
 		return
@@ -23,7 +24,7 @@ func (d *decoder) primitiveMember(p unsafe.Pointer, mi *msgInfo, fi *fieldInfo, 
 		}
 		return
 	}
-	d.primitiveValue(d.mutable(p, mi, fi), cm)
+	d.primitiveValueAt(d.mutable(p, mi, fi), cm, c)
 }
 
 // primitiveExtension reads "_name": {id, extension} for a singular
@@ -114,7 +115,11 @@ func (d *decoder) wrongType(cm *msgInfo, want string) bool {
 // primitiveValue reads one JSON scalar into the primitive m. It reports
 // false after reporting a problem.
 func (d *decoder) primitiveValue(m unsafe.Pointer, cm *msgInfo) bool {
-	c := d.peek()
+	return d.primitiveValueAt(m, cm, d.peek())
+}
+
+// primitiveValueAt is primitiveValue with the next byte c already peeked.
+func (d *decoder) primitiveValueAt(m unsafe.Pointer, cm *msgInfo, c byte) bool {
 	switch cm.prim {
 	case primBoolean:
 		if c != 't' && c != 'f' {

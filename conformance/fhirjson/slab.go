@@ -178,7 +178,13 @@ func (d *decoder) setList(msg unsafe.Pointer, fi *fieldInfo, base int) {
 		// Each list gets cap == len, so an append by the caller copies
 		// instead of writing over the next list in the chunk.
 		at := len(d.lists)
-		d.lists = append(d.lists, elems...)
+		if n == 1 {
+			// Most lists (Coding lists) have one element: a plain store
+			// is cheaper than a slice copy.
+			d.lists = append(d.lists, elems[0])
+		} else {
+			d.lists = append(d.lists, elems...)
+		}
 		list = d.lists[at : at+n : at+n]
 	}
 	*slot = list
