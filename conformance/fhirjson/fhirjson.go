@@ -58,6 +58,10 @@ import (
 // (required), unknown resource types and wrong reference targets
 // (invalid), and oversized or too deeply nested input (too-long). No
 // resource is returned with an error.
+//
+// The messages of one result are allocated together, in blocks of at most
+// 4 KiB per message type, and share no memory with data or with other
+// results: a part kept after the rest is dropped keeps its blocks alive.
 func Unmarshal(data []byte) (proto.Message, error) {
 	return Decoder{Workers: 1}.Unmarshal(data)
 }
