@@ -22,8 +22,16 @@ var migrations = map[int][]string{
 		// history_feed replaces it.
 		`DROP INDEX IF EXISTS history_updated`,
 	},
-	// Packed bodies: nothing to change; stored plain bodies stay readable.
-	2: {},
+	// Packed bodies need nothing: stored plain bodies stay readable.
+	2: {
+		`ALTER TABLE current ADD COLUMN tokens TEXT`,
+		`UPDATE current SET tokens = (SELECT json_group_array(t.token) FROM tokens t WHERE t.type = current.type AND t.id = current.id)
+			WHERE EXISTS (SELECT 1 FROM tokens t WHERE t.type = current.type AND t.id = current.id)`,
+		`DROP INDEX IF EXISTS tokens_owner`,
+		// Recreated by the schema script with updated as last column.
+		`DROP INDEX IF EXISTS current_date`,
+		`DROP INDEX IF EXISTS current_status`,
+	},
 }
 
 func (s *Store) upgrade(ctx context.Context, from int) error {
@@ -60,14 +68,13 @@ var plannerStats = [][3]string{
 	{"current", "current_subject", "100000 100 1"},
 	{"current", "current_period", "100000 20000 100 10"},
 	{"current", "current_period_end", "100000 20000 10"},
-	{"current", "current_date", "100000 20000 10 1"},
+	{"current", "current_date", "100000 20000 10 1 1"},
 	{"current", "current_updated", "100000 20000 2 1"},
-	{"current", "current_status", "100000 20000 5000"},
+	{"current", "current_status", "100000 20000 5000 1"},
 	{"current", "current_version", "2000 400 2"},
 	{"current", "current_canonical", "2000 400 2 1"},
 	{"current", "current_report_key", "100000 1"},
 	{"tokens", "tokens", "300000 60000 10 1"},
-	{"tokens", "tokens_owner", "300000 60000 3"},
 	{"history", "history_feed", "200000 2 1 1 1"},
 	{"history", "history_type_feed", "200000 40000 2 1 1"},
 	{"history", "history_version", "200000 40000 2 1"},

@@ -37,8 +37,10 @@ const FileName = "madx.db"
 // schemaVersion is stored in PRAGMA user_version; Open refuses a database
 // written by a newer madx. Version 2 added the search columns and indexes
 // (date_start, date_end; see migrations). Version 3 stores bodies packed
-// (store.Template): the tables are unchanged and plain bodies of older
-// versions still read, but an older madx cannot read packed ones.
+// (store.Template; plain bodies of older versions still read, but an older
+// madx cannot read packed ones), keeps a resource's search tokens on its
+// current row instead of an index of tokens by owner, and orders the date
+// and status indexes by updated within equal values.
 const schemaVersion = 3
 
 // Options configure Open.
@@ -185,6 +187,7 @@ CREATE TABLE IF NOT EXISTS current (
 	date_end     INTEGER,
 	report_key   TEXT,
 	hash         TEXT,
+	tokens       TEXT, -- the rows of tokens this resource holds, as a JSON array (NULL: none)
 	-- The canonical url of measure, without |version (search by url).
 	measure_url  TEXT GENERATED ALWAYS AS (` + measureURL + `) VIRTUAL,
 	PRIMARY KEY (type, id)
@@ -201,8 +204,11 @@ CREATE INDEX IF NOT EXISTS current_measure_url ON current(measure_url, period_st
 CREATE INDEX IF NOT EXISTS current_updated ON current(type, updated, id);
 CREATE INDEX IF NOT EXISTS current_period ON current(type, period_start, period_end) WHERE period_start IS NOT NULL;
 CREATE INDEX IF NOT EXISTS current_period_end ON current(type, period_end) WHERE period_end IS NOT NULL;
-CREATE INDEX IF NOT EXISTS current_date ON current(type, date_start, date_end) WHERE date_start IS NOT NULL;
-CREATE INDEX IF NOT EXISTS current_status ON current(type, status) WHERE status IS NOT NULL;
+-- updated last: resources with equal values (every report is "complete")
+-- then go in at the end of their run, not at random places by id, so a
+-- commit rewrites one page of these indexes instead of one per report.
+CREATE INDEX IF NOT EXISTS current_date ON current(type, date_start, date_end, updated) WHERE date_start IS NOT NULL;
+CREATE INDEX IF NOT EXISTS current_status ON current(type, status, updated) WHERE status IS NOT NULL;
 CREATE INDEX IF NOT EXISTS current_version ON current(type, ver) WHERE ver IS NOT NULL;
 CREATE TABLE IF NOT EXISTS tokens (
 	type  TEXT NOT NULL,
@@ -210,7 +216,7 @@ CREATE TABLE IF NOT EXISTS tokens (
 	id    TEXT NOT NULL,
 	PRIMARY KEY (type, token, id)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS tokens_owner ON tokens(type, id);
+-- No index by owner: current.tokens says which rows a resource holds.
 CREATE TABLE IF NOT EXISTS stamps (
 	type TEXT PRIMARY KEY,
 	n    INTEGER NOT NULL

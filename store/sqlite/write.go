@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/madx-project/madx/store"
@@ -16,17 +17,24 @@ type currentRow struct {
 	version int64
 	deleted bool
 	hash    string
+	tokens  []string // the rows of tokens it holds
 }
 
 func (s *Store) apply(ctx context.Context, t *txn, c store.Change, now time.Time) (store.Result, error) {
 	op := "write " + c.Type + "/" + c.ID
 	var cur currentRow
 	var hash sql.NullString
+	var tokens []byte
 	var deleted int
-	err := t.st.current.QueryRowContext(ctx, c.Type, c.ID).Scan(&cur.version, &deleted, &hash)
+	err := t.st.current.QueryRowContext(ctx, c.Type, c.ID).Scan(&cur.version, &deleted, &hash, &tokens)
 	switch {
 	case err == nil:
 		cur.exists, cur.deleted, cur.hash = true, deleted != 0, hash.String
+		if tokens != nil {
+			if err := json.Unmarshal(tokens, &cur.tokens); err != nil {
+				return store.Result{}, fmt.Errorf("sqlite: %s: decode stored tokens: %w", op, err)
+			}
+		}
 	case errors.Is(err, sql.ErrNoRows):
 	default:
 		return store.Result{}, translate(op, err)
@@ -79,19 +87,35 @@ func (s *Store) apply(ctx context.Context, t *txn, c store.Change, now time.Time
 		return store.Result{}, translate(op, err)
 	}
 	x := r.Index
+	var held []string // the token rows r holds
+	if !r.Deleted {
+		held = x.Tokens
+	}
+	var heldJSON any
+	if len(held) > 0 {
+		b, err := json.Marshal(held)
+		if err != nil {
+			return store.Result{}, fmt.Errorf("sqlite: %s: encode tokens: %w", op, err)
+		}
+		heldJSON = string(b)
+	}
 	if _, err := t.st.upsert.ExecContext(ctx,
 		r.Type, r.ID, r.VersionID, now.UnixMicro(), boolInt(r.Deleted),
 		null(x.URL), null(x.Version), null(x.Status), null(x.Measure), null(x.Subject),
-		nullTime(x.PeriodStart), nullTime(x.PeriodEnd), nullTime(x.DateStart), nullTime(x.DateEnd), null(x.ReportKey), null(x.ContentHash)); err != nil {
+		nullTime(x.PeriodStart), nullTime(x.PeriodEnd), nullTime(x.DateStart), nullTime(x.DateEnd), null(x.ReportKey), null(x.ContentHash),
+		heldJSON); err != nil {
 		return store.Result{}, translate(op, err)
 	}
-	if cur.exists {
-		if _, err := t.st.dropTokens.ExecContext(ctx, r.Type, r.ID); err != nil {
-			return store.Result{}, translate(op, err)
+	// Only the difference: a resubmitted report usually keeps its tokens.
+	for _, tok := range cur.tokens {
+		if !slices.Contains(held, tok) {
+			if _, err := t.st.dropToken.ExecContext(ctx, r.Type, tok, r.ID); err != nil {
+				return store.Result{}, translate(op, err)
+			}
 		}
 	}
-	if !r.Deleted {
-		for _, tok := range x.Tokens {
+	for _, tok := range held {
+		if !slices.Contains(cur.tokens, tok) {
 			if _, err := t.st.addToken.ExecContext(ctx, r.Type, tok, r.ID); err != nil {
 				return store.Result{}, translate(op, err)
 			}
@@ -134,7 +158,7 @@ func nullTime(t time.Time) any {
 // connection: parsing them anew for every change cost about a third of a
 // write's CPU.
 type writeStmts struct {
-	current, history, upsert, dropTokens, addToken, stamp *sql.Stmt
+	current, history, upsert, dropToken, addToken, stamp *sql.Stmt
 }
 
 func (w *writeStmts) prepare(ctx context.Context, db *sql.DB) error {
@@ -142,15 +166,16 @@ func (w *writeStmts) prepare(ctx context.Context, db *sql.DB) error {
 		dst **sql.Stmt
 		sql string
 	}{
-		{&w.current, `SELECT version, deleted, hash FROM current WHERE type = ? AND id = ?`},
+		{&w.current, `SELECT version, deleted, hash, tokens FROM current WHERE type = ? AND id = ?`},
 		{&w.history, `INSERT INTO history(type, id, version, updated, deleted, body, idx) VALUES (?, ?, ?, ?, ?, ?, ?)`},
-		{&w.upsert, `INSERT INTO current(type, id, version, updated, deleted, url, ver, status, measure, subject, period_start, period_end, date_start, date_end, report_key, hash)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		{&w.upsert, `INSERT INTO current(type, id, version, updated, deleted, url, ver, status, measure, subject, period_start, period_end, date_start, date_end, report_key, hash, tokens)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT(type, id) DO UPDATE SET version = excluded.version, updated = excluded.updated, deleted = excluded.deleted,
 			url = excluded.url, ver = excluded.ver, status = excluded.status, measure = excluded.measure, subject = excluded.subject,
 			period_start = excluded.period_start, period_end = excluded.period_end,
-			date_start = excluded.date_start, date_end = excluded.date_end, report_key = excluded.report_key, hash = excluded.hash`},
-		{&w.dropTokens, `DELETE FROM tokens WHERE type = ? AND id = ?`},
+			date_start = excluded.date_start, date_end = excluded.date_end, report_key = excluded.report_key, hash = excluded.hash,
+			tokens = excluded.tokens`},
+		{&w.dropToken, `DELETE FROM tokens WHERE type = ? AND token = ? AND id = ?`},
 		{&w.addToken, `INSERT OR IGNORE INTO tokens(type, token, id) VALUES (?, ?, ?)`},
 		{&w.stamp, `INSERT INTO stamps(type, n) VALUES (?, 1) ON CONFLICT(type) DO UPDATE SET n = n + 1`},
 	} {
@@ -173,14 +198,14 @@ type txn struct {
 func (w *writeStmts) in(ctx context.Context, tx *sql.Tx) *txn {
 	t := &txn{tx: tx}
 	for dst, src := range map[**sql.Stmt]*sql.Stmt{&t.st.current: w.current, &t.st.history: w.history, &t.st.upsert: w.upsert,
-		&t.st.dropTokens: w.dropTokens, &t.st.addToken: w.addToken, &t.st.stamp: w.stamp} {
+		&t.st.dropToken: w.dropToken, &t.st.addToken: w.addToken, &t.st.stamp: w.stamp} {
 		*dst = tx.StmtContext(ctx, src)
 	}
 	return t
 }
 
 func (w *writeStmts) close() {
-	for _, st := range []*sql.Stmt{w.current, w.history, w.upsert, w.dropTokens, w.addToken, w.stamp} {
+	for _, st := range []*sql.Stmt{w.current, w.history, w.upsert, w.dropToken, w.addToken, w.stamp} {
 		if st != nil {
 			st.Close()
 		}

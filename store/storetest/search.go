@@ -218,3 +218,30 @@ func testHistoryPage(t *testing.T, s store.Store) {
 		t.Errorf("_at %v: %v", r1[0].LastUpdated, atNow)
 	}
 }
+
+// testTokensFollowVersions checks that a resource matches the tokens of its
+// current version only: a new version replaces them, a deletion drops them.
+func testTokensFollowVersions(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	jan := day(2025, 1, 1)
+	write := func(tokens ...string) {
+		t.Helper()
+		mustWrite(t, s, searchReport("r", mA, "Location/hp1", jan, day(2025, 2, 1), tokens...))
+	}
+	expect := func(step string, want map[string]bool) {
+		t.Helper()
+		for tok, found := range want {
+			page, err := s.Search(ctx, store.Query{Type: "MeasureReport", Count: 10, Where: []store.Clause{or(eq(store.FieldToken, tok))}})
+			if err != nil || (len(page.Resources) == 1) != found || len(page.Resources) > 1 {
+				t.Errorf("%s: token %s finds %d resources (%v); want found=%v", step, tok, len(page.Resources), err, found)
+			}
+		}
+	}
+	write("reporter=Location/a", "identifier=s|1")
+	write("identifier=s|1", "identifier=s|2")
+	expect("after an update", map[string]bool{"reporter=Location/a": false, "identifier=s|1": true, "identifier=s|2": true})
+	mustWrite(t, s, store.Change{Type: "MeasureReport", ID: "r", Delete: true})
+	expect("after the deletion", map[string]bool{"identifier=s|1": false, "identifier=s|2": false})
+	write("reporter=Location/a")
+	expect("after re-creation", map[string]bool{"reporter=Location/a": true, "identifier=s|1": false})
+}

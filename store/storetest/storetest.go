@@ -44,6 +44,7 @@ func Run(t *testing.T, open Opener) {
 		{"ConcurrentFailuresStayTheirOwn", testConcurrentFailuresStayTheirOwn},
 		{"RenderSeesAssignedVersion", testRenderSeesAssignedVersion},
 		{"SearchClauses", testSearchClauses},
+		{"TokensFollowVersions", testTokensFollowVersions},
 		{"SearchPaging", testSearchPaging},
 		{"HistoryPage", testHistoryPage},
 	}
