@@ -11,9 +11,20 @@ import (
 
 // checkpointEvery is how often the WAL is copied into the database file.
 // A PASSIVE checkpoint never waits for the writer or the readers: it copies
-// what it can, and SQLite starts the WAL over once a checkpoint completes
-// with no reader left on the old frames, so the file stays small.
-const checkpointEvery = 2 * time.Second
+// what it can. SQLite starts the WAL over only when a write begins with
+// every frame copied and no reader on them, which never happens under a
+// sustained load (there is always a frame committed since the copy began):
+// measured, the WAL grew by 60 MB a second, to 3.2 GB in 50 s of Bundles,
+// and every page lookup in it got slower (CPU per report 302 -> 389 µs).
+// So once the WAL holds restartFrames and a checkpoint has caught up, the
+// writer runs a RESTART checkpoint between two transactions: it copies the
+// few frames committed since and lets the next write start the WAL over.
+//
+// Variables so that a test can make them small.
+var (
+	checkpointEvery = 2 * time.Second
+	restartFrames   = 16384 // 64 MiB of 4 KiB pages
+)
 
 // startCheckpointer runs PASSIVE checkpoints on a connection of their own
 // until the store closes.
@@ -37,9 +48,23 @@ func (s *Store) startCheckpointer(path string) error {
 			case <-t.C:
 				// A failure is retried on the next tick; the WAL stays
 				// correct meanwhile, only longer.
-				_, _ = db.Exec("PRAGMA wal_checkpoint(PASSIVE)")
+				var busy, frames, copied int
+				err := db.QueryRow("PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied)
+				if err == nil && frames >= restartFrames && copied == frames {
+					s.walRestart.Store(true)
+				}
 			}
 		}
 	}()
 	return nil
+}
+
+// restartWAL runs on the writer's connection between transactions when the
+// checkpointer asked for it (see checkpointEvery).
+func (s *Store) restartWAL() {
+	if s.walRestart.Swap(false) {
+		// A failure (a reader held on past the busy timeout) leaves the WAL
+		// as it was; the checkpointer asks again.
+		_, _ = s.w.Exec("PRAGMA wal_checkpoint(RESTART)")
+	}
 }

@@ -67,6 +67,7 @@ func (s *Store) writer() {
 				}
 			}
 		}
+		s.restartWAL()
 		group := []*writeReq{first}
 	drain:
 		for len(group) < maxGroup {

@@ -24,6 +24,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/madx-project/madx/store"
@@ -66,6 +67,8 @@ type Store struct {
 	writerDone chan struct{}
 	ckpt       *sql.DB // the checkpointer's own connection
 	ckptDone   chan struct{}
+	// walRestart asks the writer to start the WAL over (checkpoint.go).
+	walRestart atomic.Bool
 	closeOnce  sync.Once
 	closeErr   error
 }
