@@ -66,16 +66,43 @@ func NewTemplate(body []byte, start, end int) (*Template, error) {
 	// The head ends with a sync flush (byte-aligned, not final), the hole
 	// goes into a stored block, and the tail is a fresh stream that only
 	// refers to itself and carries the final block: concatenated they are
-	// one valid DEFLATE stream.
-	head, err := deflate(body[:start], false)
-	if err != nil {
+	// one valid DEFLATE stream. A part shorter than minDeflated is stored
+	// as it is: building its Huffman tables would cost more (7 µs for the
+	// 200 bytes after a report's meta) than its compression saves.
+	var head, tail []byte
+	var err error
+	if start < minDeflated {
+		head = appendStored(nil, body[:start], false)
+	} else if head, err = deflate(body[:start], false); err != nil {
 		return nil, err
 	}
-	tail, err := deflate(body[end:], true)
-	if err != nil {
+	if len(body)-end < minDeflated {
+		tail = appendStored(nil, body[end:], true)
+	} else if tail, err = deflate(body[end:], true); err != nil {
 		return nil, err
 	}
 	return &Template{head: head, tail: tail}, nil
+}
+
+// minDeflated is the shortest part of a template worth compressing.
+const minDeflated = 512
+
+// appendStored appends data as DEFLATE stored blocks (at most 65,535 bytes
+// each; one empty block for no data), the last one final if final.
+func appendStored(out, data []byte, final bool) []byte {
+	for first := true; first || len(data) > 0; first = false {
+		n := min(len(data), 65535)
+		var header byte // BFINAL in the low bit, BTYPE 00, then padding
+		if final && n == len(data) {
+			header = 1
+		}
+		out = append(out, header)
+		out = binary.LittleEndian.AppendUint16(out, uint16(n))
+		out = binary.LittleEndian.AppendUint16(out, ^uint16(n))
+		out = append(out, data[:n]...)
+		data = data[n:]
+	}
+	return out
 }
 
 // Fill returns the stored body with hole in place of the template's hole.
@@ -89,15 +116,7 @@ func (t *Template) Fill(hole []byte) []byte {
 	out := make([]byte, 0, 1+len(t.head)+5*(len(hole)/65535+1)+len(hole)+len(t.tail))
 	out = append(out, packedMark)
 	out = append(out, t.head...)
-	for first := true; first || len(hole) > 0; first = false {
-		n := min(len(hole), 65535)
-		// A stored block: BFINAL 0, BTYPE 00, then LEN and its complement.
-		out = append(out, 0)
-		out = binary.LittleEndian.AppendUint16(out, uint16(n))
-		out = binary.LittleEndian.AppendUint16(out, ^uint16(n))
-		out = append(out, hole[:n]...)
-		hole = hole[n:]
-	}
+	out = appendStored(out, hole, false)
 	return append(out, t.tail...)
 }
 
