@@ -48,15 +48,29 @@ func (s *Store) startCheckpointer(path string) error {
 			case <-t.C:
 				// A failure is retried on the next tick; the WAL stays
 				// correct meanwhile, only longer.
-				var busy, frames, copied int
-				err := db.QueryRow("PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied)
-				if err == nil && frames >= restartFrames && copied == frames {
-					s.walRestart.Store(true)
-				}
+				s.checkpoint(db)
 			}
 		}
 	}()
 	return nil
+}
+
+// checkpoint runs a PASSIVE checkpoint and, when the WAL is long enough to
+// start over, asks the writer to do it. The writer's RESTART copies what
+// was committed since the last passive pass began, during which the writer
+// waits; so first, more passes copy what came in during the previous one,
+// each shorter, to leave the writer little.
+func (s *Store) checkpoint(db *sql.DB) {
+	for pass := 0; pass < 3; pass++ {
+		var busy, frames, copied int
+		if err := db.QueryRow("PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied); err != nil {
+			return
+		}
+		if frames < restartFrames || copied != frames {
+			return
+		}
+	}
+	s.walRestart.Store(true)
 }
 
 // restartWAL runs on the writer's connection between transactions when the
