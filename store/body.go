@@ -23,6 +23,11 @@ import (
 
 const packedMark = 0x00
 
+// maxUnpacked bounds what Unpack produces: stored bodies are the server's
+// own (at most a request body, 32 MiB by default), so anything larger is
+// corruption, and DEFLATE can expand a thousandfold.
+const maxUnpacked = 1 << 30
+
 // minPacked is the smallest body worth packing: below it the DEFLATE
 // framing saves little and costs a decompression on every read.
 const minPacked = 1024
@@ -39,8 +44,11 @@ func Unpack(b []byte) ([]byte, error) {
 		return nil, fmt.Errorf("unpack stored body: %w", err)
 	}
 	out := bytes.NewBuffer(make([]byte, 0, 16*len(b)))
-	if _, err := out.ReadFrom(r); err != nil {
+	if _, err := out.ReadFrom(io.LimitReader(r, maxUnpacked+1)); err != nil {
 		return nil, fmt.Errorf("unpack stored body: %w", err)
+	}
+	if out.Len() > maxUnpacked {
+		return nil, fmt.Errorf("unpack stored body: more than %d bytes: not a body madx stored", maxUnpacked)
 	}
 	return out.Bytes(), nil
 }
