@@ -1,13 +1,10 @@
 package fhirjson
 
 import (
-	"fmt"
 	"reflect"
 	"strings"
 	"time"
 	"unsafe"
-
-	"google.golang.org/protobuf/proto"
 
 	"github.com/madx-project/madx/operationoutcome"
 
@@ -255,80 +252,4 @@ func instantOK(s string) bool {
 func timeOK(s string) bool {
 	end, ok := timePart(s, 0)
 	return ok && end == len(s)
-}
-
-// formatTemporal writes a Date, DateTime, Instant or Time as jsonformat's
-// serializers do.
-func formatTemporal(m proto.Message, p primKind) (string, error) {
-	switch v := m.(type) {
-	case *dpb.Date:
-		t, err := fhirtime.TimeIn(v.GetValueUs(), v.GetTimezone())
-		if err != nil {
-			return "", err
-		}
-		switch v.GetPrecision() {
-		case dpb.Date_DAY:
-			return t.Format(fhirtime.LayoutDay), nil
-		case dpb.Date_MONTH:
-			return t.Format(fhirtime.LayoutMonth), nil
-		case dpb.Date_YEAR:
-			return t.Format(fhirtime.LayoutYear), nil
-		}
-		return "", fmt.Errorf("invalid Date precision %v", v.GetPrecision())
-	case *dpb.DateTime:
-		t, err := fhirtime.TimeIn(v.GetValueUs(), v.GetTimezone())
-		if err != nil {
-			return "", err
-		}
-		utc := v.GetTimezone() == "Z"
-		switch v.GetPrecision() {
-		case dpb.DateTime_SECOND:
-			return t.Format(pick(utc, fhirtime.LayoutSecondsUTC, fhirtime.LayoutSeconds)), nil
-		case dpb.DateTime_MILLISECOND:
-			return t.Format(pick(utc, fhirtime.LayoutMillisUTC, fhirtime.LayoutMillis)), nil
-		case dpb.DateTime_MICROSECOND:
-			return t.Format(pick(utc, fhirtime.LayoutMicrosUTC, fhirtime.LayoutMicros)), nil
-		case dpb.DateTime_DAY:
-			return t.Format(fhirtime.LayoutDay), nil
-		case dpb.DateTime_MONTH:
-			return t.Format(fhirtime.LayoutMonth), nil
-		case dpb.DateTime_YEAR:
-			return t.Format(fhirtime.LayoutYear), nil
-		}
-		return "", fmt.Errorf("invalid DateTime precision %v", v.GetPrecision())
-	case *dpb.Instant:
-		t, err := fhirtime.TimeIn(v.GetValueUs(), v.GetTimezone())
-		if err != nil {
-			return "", err
-		}
-		utc := v.GetTimezone() == "Z"
-		switch v.GetPrecision() {
-		case dpb.Instant_SECOND:
-			return t.Format(pick(utc, fhirtime.LayoutSecondsUTC, fhirtime.LayoutSeconds)), nil
-		case dpb.Instant_MILLISECOND:
-			return t.Format(pick(utc, fhirtime.LayoutMillisUTC, fhirtime.LayoutMillis)), nil
-		case dpb.Instant_MICROSECOND:
-			return t.Format(pick(utc, fhirtime.LayoutMicrosUTC, fhirtime.LayoutMicros)), nil
-		}
-		return "", fmt.Errorf("invalid Instant precision %v", v.GetPrecision())
-	case *dpb.Time:
-		t := time.Unix(v.GetValueUs()/1e6, (v.GetValueUs()%1e6)*1000).In(time.UTC)
-		switch v.GetPrecision() {
-		case dpb.Time_SECOND:
-			return t.Format(fhirtime.LayoutTime), nil
-		case dpb.Time_MILLISECOND:
-			return t.Format(fhirtime.LayoutTimeMillis), nil
-		case dpb.Time_MICROSECOND:
-			return t.Format(fhirtime.LayoutTimeMicros), nil
-		}
-		return "", fmt.Errorf("invalid Time precision %v", v.GetPrecision())
-	}
-	return "", fmt.Errorf("unsupported temporal type %T", m)
-}
-
-func pick(cond bool, a, b string) string {
-	if cond {
-		return a
-	}
-	return b
 }

@@ -11,6 +11,8 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	dpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
+
+	"github.com/madx-project/madx/conformance/internal/fhirtime"
 )
 
 // Primitives are read through their Go fields, located once per type in
@@ -204,7 +206,7 @@ func (e *encoder) temporal(p unsafe.Pointer, cm *msgInfo) error {
 	default:
 		return fmt.Errorf("unsupported temporal type %v", cm.desc.FullName())
 	}
-	s, err := formatTemporal(m, cm.prim)
+	s, err := fhirtime.Format(m)
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,6 @@
 package fhirxml
 
 import (
-	"fmt"
 	"regexp"
 	"strings"
 	"time"
@@ -116,80 +115,4 @@ func parseTime(s string, d *dpb.Time) bool {
 	d.ValueUs = t.Sub(midnight).Microseconds()
 	d.Precision = [...]dpb.Time_Precision{0, dpb.Time_SECOND, dpb.Time_MILLISECOND, dpb.Time_MICROSECOND}[subSecondPrecision(s, false)]
 	return true
-}
-
-func formatDate(d *dpb.Date) (string, error) {
-	t, err := fhirtime.TimeIn(d.GetValueUs(), d.GetTimezone())
-	if err != nil {
-		return "", err
-	}
-	switch d.GetPrecision() {
-	case dpb.Date_DAY:
-		return t.Format(fhirtime.LayoutDay), nil
-	case dpb.Date_MONTH:
-		return t.Format(fhirtime.LayoutMonth), nil
-	case dpb.Date_YEAR:
-		return t.Format(fhirtime.LayoutYear), nil
-	}
-	return "", fmt.Errorf("date has no precision")
-}
-
-func formatDateTime(d *dpb.DateTime) (string, error) {
-	t, err := fhirtime.TimeIn(d.GetValueUs(), d.GetTimezone())
-	if err != nil {
-		return "", err
-	}
-	utc := d.GetTimezone() == utcZone
-	switch d.GetPrecision() {
-	case dpb.DateTime_SECOND:
-		return t.Format(pick(utc, fhirtime.LayoutSecondsUTC, fhirtime.LayoutSeconds)), nil
-	case dpb.DateTime_MILLISECOND:
-		return t.Format(pick(utc, fhirtime.LayoutMillisUTC, fhirtime.LayoutMillis)), nil
-	case dpb.DateTime_MICROSECOND:
-		return t.Format(pick(utc, fhirtime.LayoutMicrosUTC, fhirtime.LayoutMicros)), nil
-	case dpb.DateTime_DAY:
-		return t.Format(fhirtime.LayoutDay), nil
-	case dpb.DateTime_MONTH:
-		return t.Format(fhirtime.LayoutMonth), nil
-	case dpb.DateTime_YEAR:
-		return t.Format(fhirtime.LayoutYear), nil
-	}
-	return "", fmt.Errorf("dateTime has no precision")
-}
-
-func formatInstant(d *dpb.Instant) (string, error) {
-	t, err := fhirtime.TimeIn(d.GetValueUs(), d.GetTimezone())
-	if err != nil {
-		return "", err
-	}
-	utc := d.GetTimezone() == utcZone
-	switch d.GetPrecision() {
-	case dpb.Instant_SECOND:
-		return t.Format(pick(utc, fhirtime.LayoutSecondsUTC, fhirtime.LayoutSeconds)), nil
-	case dpb.Instant_MILLISECOND:
-		return t.Format(pick(utc, fhirtime.LayoutMillisUTC, fhirtime.LayoutMillis)), nil
-	case dpb.Instant_MICROSECOND:
-		return t.Format(pick(utc, fhirtime.LayoutMicrosUTC, fhirtime.LayoutMicros)), nil
-	}
-	return "", fmt.Errorf("instant has no precision")
-}
-
-func formatTime(d *dpb.Time) (string, error) {
-	t := time.UnixMicro(d.GetValueUs()).UTC()
-	switch d.GetPrecision() {
-	case dpb.Time_SECOND:
-		return t.Format(fhirtime.LayoutTime), nil
-	case dpb.Time_MILLISECOND:
-		return t.Format(fhirtime.LayoutTimeMillis), nil
-	case dpb.Time_MICROSECOND:
-		return t.Format(fhirtime.LayoutTimeMicros), nil
-	}
-	return "", fmt.Errorf("time has no precision")
-}
-
-func pick(utc bool, ifUTC, otherwise string) string {
-	if utc {
-		return ifUTC
-	}
-	return otherwise
 }

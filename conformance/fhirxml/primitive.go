@@ -14,6 +14,8 @@ import (
 	dpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/madx-project/madx/conformance/internal/fhirtime"
 )
 
 // valueError is a primitive value that does not parse: what was expected,
@@ -228,14 +230,8 @@ func formatPrimitive(m protoreflect.Message) (s string, ok bool, err error) {
 		return strconv.FormatUint(uint64(v.Value), 10), true, nil
 	case *dpb.Decimal:
 		return v.Value, true, nil
-	case *dpb.Date:
-		s, err = formatDate(v)
-	case *dpb.DateTime:
-		s, err = formatDateTime(v)
-	case *dpb.Instant:
-		s, err = formatInstant(v)
-	case *dpb.Time:
-		s, err = formatTime(v)
+	case *dpb.Date, *dpb.DateTime, *dpb.Instant, *dpb.Time:
+		s, err = fhirtime.Format(v)
 	case *dpb.Base64Binary:
 		s, err = formatBase64(v)
 	case *dpb.String:

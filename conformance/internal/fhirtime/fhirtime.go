@@ -13,6 +13,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	dpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
+	"google.golang.org/protobuf/proto"
 )
 
 // The layouts jsonformat parses and prints with.
@@ -103,4 +106,92 @@ func TimeIn(us int64, tz string) (time.Time, error) {
 		return time.Time{}, err
 	}
 	return time.Unix(us/1e6, (us%1e6)*1000).In(l), nil
+}
+
+// Format writes a Date, DateTime, Instant or Time as jsonformat's
+// serializers do; the XML codec writes the same text into value="".
+func Format(m proto.Message) (string, error) {
+	switch v := m.(type) {
+	case *dpb.Date:
+		t, err := TimeIn(v.GetValueUs(), v.GetTimezone())
+		if err != nil {
+			return "", err
+		}
+		switch v.GetPrecision() {
+		case dpb.Date_DAY:
+			return t.Format(LayoutDay), nil
+		case dpb.Date_MONTH:
+			return t.Format(LayoutMonth), nil
+		case dpb.Date_YEAR:
+			return t.Format(LayoutYear), nil
+		}
+		return "", fmt.Errorf("invalid Date precision %v", v.GetPrecision())
+	case *dpb.DateTime:
+		t, err := TimeIn(v.GetValueUs(), v.GetTimezone())
+		if err != nil {
+			return "", err
+		}
+		switch v.GetPrecision() {
+		case dpb.DateTime_SECOND:
+			return formatClock(t, v.GetTimezone(), seconds), nil
+		case dpb.DateTime_MILLISECOND:
+			return formatClock(t, v.GetTimezone(), millis), nil
+		case dpb.DateTime_MICROSECOND:
+			return formatClock(t, v.GetTimezone(), micros), nil
+		case dpb.DateTime_DAY:
+			return t.Format(LayoutDay), nil
+		case dpb.DateTime_MONTH:
+			return t.Format(LayoutMonth), nil
+		case dpb.DateTime_YEAR:
+			return t.Format(LayoutYear), nil
+		}
+		return "", fmt.Errorf("invalid DateTime precision %v", v.GetPrecision())
+	case *dpb.Instant:
+		t, err := TimeIn(v.GetValueUs(), v.GetTimezone())
+		if err != nil {
+			return "", err
+		}
+		switch v.GetPrecision() {
+		case dpb.Instant_SECOND:
+			return formatClock(t, v.GetTimezone(), seconds), nil
+		case dpb.Instant_MILLISECOND:
+			return formatClock(t, v.GetTimezone(), millis), nil
+		case dpb.Instant_MICROSECOND:
+			return formatClock(t, v.GetTimezone(), micros), nil
+		}
+		return "", fmt.Errorf("invalid Instant precision %v", v.GetPrecision())
+	case *dpb.Time:
+		t := time.UnixMicro(v.GetValueUs()).UTC()
+		switch v.GetPrecision() {
+		case dpb.Time_SECOND:
+			return t.Format(LayoutTime), nil
+		case dpb.Time_MILLISECOND:
+			return t.Format(LayoutTimeMillis), nil
+		case dpb.Time_MICROSECOND:
+			return t.Format(LayoutTimeMicros), nil
+		}
+		return "", fmt.Errorf("invalid Time precision %v", v.GetPrecision())
+	}
+	return "", fmt.Errorf("unsupported temporal type %T", m)
+}
+
+// The sub-second precisions of a dateTime or instant.
+const (
+	seconds = iota
+	millis
+	micros
+)
+
+// clockLayouts are the layouts of a date with a time of day, by precision:
+// with a ±hh:mm offset, and with "Z" for the zone "Z".
+var clockLayouts = [2][3]string{
+	{LayoutSeconds, LayoutMillis, LayoutMicros},
+	{LayoutSecondsUTC, LayoutMillisUTC, LayoutMicrosUTC},
+}
+
+func formatClock(t time.Time, tz string, precision int) string {
+	if tz == "Z" {
+		return t.Format(clockLayouts[1][precision])
+	}
+	return t.Format(clockLayouts[0][precision])
 }

@@ -3,6 +3,9 @@ package fhirtime
 import (
 	"testing"
 	"time"
+
+	dpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
+	"google.golang.org/protobuf/proto"
 )
 
 func TestTimeInAndBack(t *testing.T) {
@@ -40,5 +43,36 @@ func TestTimeInAndBack(t *testing.T) {
 				t.Errorf("Location(%q) is not cached", tc.tz)
 			}
 		})
+	}
+}
+
+// TestFormat writes every precision of every temporal type, in "Z" and in
+// an offset zone, as jsonformat does.
+func TestFormat(t *testing.T) {
+	at := time.Date(2025, 2, 3, 4, 5, 6, 789012000, time.UTC)
+	us := at.UnixMicro()
+	tests := []struct {
+		m    proto.Message
+		want string
+	}{
+		{&dpb.Date{ValueUs: us, Timezone: "Z", Precision: dpb.Date_DAY}, "2025-02-03"},
+		{&dpb.Date{ValueUs: us, Timezone: "Z", Precision: dpb.Date_MONTH}, "2025-02"},
+		{&dpb.Date{ValueUs: us, Timezone: "Z", Precision: dpb.Date_YEAR}, "2025"},
+		{&dpb.DateTime{ValueUs: us, Timezone: "Z", Precision: dpb.DateTime_SECOND}, "2025-02-03T04:05:06Z"},
+		{&dpb.DateTime{ValueUs: us, Timezone: "+02:00", Precision: dpb.DateTime_MILLISECOND}, "2025-02-03T06:05:06.789+02:00"},
+		{&dpb.DateTime{ValueUs: us, Timezone: "UTC", Precision: dpb.DateTime_MICROSECOND}, "2025-02-03T04:05:06.789012+00:00"},
+		{&dpb.DateTime{ValueUs: us, Timezone: "Z", Precision: dpb.DateTime_DAY}, "2025-02-03"},
+		{&dpb.Instant{ValueUs: us, Timezone: "Z", Precision: dpb.Instant_MICROSECOND}, "2025-02-03T04:05:06.789012Z"},
+		{&dpb.Instant{ValueUs: us, Timezone: "-03:00", Precision: dpb.Instant_SECOND}, "2025-02-03T01:05:06-03:00"},
+		{&dpb.Time{ValueUs: (4*3600 + 5*60 + 6) * 1e6, Precision: dpb.Time_SECOND}, "04:05:06"},
+	}
+	for _, tc := range tests {
+		got, err := Format(tc.m)
+		if err != nil || got != tc.want {
+			t.Errorf("Format(%v) = %q, %v; want %q", tc.m, got, err, tc.want)
+		}
+	}
+	if _, err := Format(&dpb.Date{ValueUs: us}); err == nil {
+		t.Error("a Date without precision formatted without error")
 	}
 }
