@@ -39,19 +39,33 @@ func (s *suite) qrph59Tests() []test {
 
 func (s *suite) measurePath() string { return "/Measure/" + s.fx.measure.id }
 
-func (s *suite) readMeasureJSON(ctx context.Context) error {
+// readMeasure reads the fixture Measure in the format accept names ("" for
+// JSON) and expects a 200 in that format.
+func (s *suite) readMeasure(ctx context.Context, accept string) (*response, error) {
 	if err := s.needSetup(); err != nil {
-		return err
+		return nil, err
 	}
-	r, err := s.c.do(ctx, req{method: http.MethodGet, path: s.measurePath()})
+	r, err := s.c.do(ctx, req{method: http.MethodGet, path: s.measurePath(), accept: accept})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := expectStatus(r, http.StatusOK); err != nil {
-		return err
+		return nil, err
 	}
-	if mt := r.mediaType(); mt != mediaJSON {
-		return fmt.Errorf("Content-Type %q, want %s for Accept %s", mt, mediaJSON, mediaJSON)
+	want := accept
+	if want == "" {
+		want = mediaJSON
+	}
+	if mt := r.mediaType(); mt != want {
+		return nil, fmt.Errorf("Content-Type %q, want %s for Accept %s", mt, want, want)
+	}
+	return r, nil
+}
+
+func (s *suite) readMeasureJSON(ctx context.Context) error {
+	r, err := s.readMeasure(ctx, "")
+	if err != nil {
+		return err
 	}
 	got, err := decodeJSON(r.body)
 	if err != nil {
@@ -65,18 +79,9 @@ func (s *suite) readMeasureJSON(ctx context.Context) error {
 }
 
 func (s *suite) readMeasureXML(ctx context.Context) error {
-	if err := s.needSetup(); err != nil {
-		return err
-	}
-	r, err := s.c.do(ctx, req{method: http.MethodGet, path: s.measurePath(), accept: mediaXML})
+	r, err := s.readMeasure(ctx, mediaXML)
 	if err != nil {
 		return err
-	}
-	if err := expectStatus(r, http.StatusOK); err != nil {
-		return err
-	}
-	if mt := r.mediaType(); mt != mediaXML {
-		return fmt.Errorf("Content-Type %q, want %s for Accept %s", mt, mediaXML, mediaXML)
 	}
 	var root struct {
 		XMLName xml.Name
@@ -103,14 +108,8 @@ func (s *suite) readMeasureXML(ctx context.Context) error {
 // response SHALL contain, and the relatedArtifact <-> stratifier component
 // cross-reference when the Measure is disaggregated.
 func (s *suite) measureElements(ctx context.Context) error {
-	if err := s.needSetup(); err != nil {
-		return err
-	}
-	r, err := s.c.do(ctx, req{method: http.MethodGet, path: s.measurePath()})
+	r, err := s.readMeasure(ctx, "")
 	if err != nil {
-		return err
-	}
-	if err := expectStatus(r, http.StatusOK); err != nil {
 		return err
 	}
 	doc, err := decodeJSON(r.body)
