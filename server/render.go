@@ -43,11 +43,11 @@ func (s *Server) preRender(res proto.Message) (func(int64, time.Time) ([]byte, e
 		return nil, fmt.Errorf("encode %s/%s: %w", resourceType(res), resourceID(res), err)
 	}
 	vid := []byte(s.sent.versionID)
-	if bytes.Count(body, vid) != 1 || bytes.Count(body, s.sent.stamp) != 1 {
+	i, j := onlyIndex(body, vid), onlyIndex(body, s.sent.stamp)
+	if i < 0 || j < 0 {
 		return nil, fmt.Errorf("encode %s/%s: the meta sentinels do not appear exactly once", resourceType(res), resourceID(res))
 	}
 	// The hole runs from the first sentinel to the end of the second.
-	i, j := bytes.Index(body, vid), bytes.Index(body, s.sent.stamp)
 	start, end := min(i, j), max(i+len(vid), j+len(s.sent.stamp))
 	hole := body[start:end]
 	tmpl, err := store.NewTemplate(body, start, end)
@@ -61,4 +61,14 @@ func (s *Server) preRender(res proto.Message) (func(int64, time.Time) ([]byte, e
 		filled = bytes.Replace(filled, s.sent.stamp, []byte(at.UTC().Format(instantLayout)), 1)
 		return tmpl.Fill(filled), nil
 	}, nil
+}
+
+// onlyIndex is the index of the one occurrence of sep in b, or -1 when
+// there is none or more than one: b is read once.
+func onlyIndex(b, sep []byte) int {
+	i := bytes.Index(b, sep)
+	if i < 0 || bytes.Contains(b[i+len(sep):], sep) {
+		return -1
+	}
+	return i
 }
