@@ -100,6 +100,9 @@ type Change struct {
 
 // Result is the outcome of one Change.
 type Result struct {
+	// Resource is the version written (or kept). Its Body is as stored, the
+	// way Render made it (usually packed: Unpack it); the read methods, by
+	// contrast, give plain bodies.
 	Resource Resource
 	// Created is true when no live version existed before (a first version,
 	// or a write after a deletion).

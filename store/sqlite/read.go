@@ -14,8 +14,14 @@ import (
 
 const versionColumns = `h.type, h.id, h.version, h.updated, h.deleted, h.body, h.idx`
 
-// scanVersion reads one row of versionColumns.
+// scanVersion reads one row of versionColumns, its body unpacked.
 func scanVersion(row interface{ Scan(...any) error }) (store.Resource, error) {
+	return store.Plain(scanStored(row))
+}
+
+// scanStored reads one row of versionColumns with the body as stored: the
+// writer's reads, whose results give bodies as Render made them.
+func scanStored(row interface{ Scan(...any) error }) (store.Resource, error) {
 	var (
 		r       store.Resource
 		updated int64
@@ -33,7 +39,7 @@ func scanVersion(row interface{ Scan(...any) error }) (store.Resource, error) {
 	if err := json.Unmarshal(idx, &r.Index); err != nil {
 		return store.Resource{}, fmt.Errorf("decode index of %s/%s/_history/%d: %w", r.Type, r.ID, r.VersionID, err)
 	}
-	return store.Plain(r, nil)
+	return r, nil
 }
 
 // deletedErr turns a deletion version into ErrDeleted, as the contract says.

@@ -124,9 +124,10 @@ func (s *Store) apply(ctx context.Context, t *txn, c store.Change, now time.Time
 	return store.Result{Resource: r, Created: !live}, nil
 }
 
-// versionIn reads one version inside the write transaction.
+// versionIn reads one version inside the write transaction, its body as
+// stored: the single writer does not unpack what it may not need.
 func (s *Store) versionIn(ctx context.Context, tx *sql.Tx, typ, id string, vid int64) (store.Resource, error) {
-	r, err := scanVersion(tx.QueryRowContext(ctx, `SELECT `+versionColumns+` FROM history h WHERE h.type = ? AND h.id = ? AND h.version = ?`, typ, id, vid))
+	r, err := scanStored(tx.QueryRowContext(ctx, `SELECT `+versionColumns+` FROM history h WHERE h.type = ? AND h.id = ? AND h.version = ?`, typ, id, vid))
 	if err != nil {
 		return store.Resource{}, translate(fmt.Sprintf("read %s/%s/_history/%d", typ, id, vid), err)
 	}
