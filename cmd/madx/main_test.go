@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"syscall"
@@ -281,4 +282,22 @@ func TestKillNineKeepsAcknowledgedWrites(t *testing.T) {
 		}
 	}
 	t.Logf("%d acknowledged writes all survived kill -9", len(acked))
+}
+
+// TestServeSetsGCTarget checks --gc-percent, and that GOGC, when set, wins
+// (the runtime already applied it; serve leaves it alone).
+func TestServeSetsGCTarget(t *testing.T) {
+	orig := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(orig)
+
+	startServeWith(t, nil, "--gc-percent", "250")
+	if got := debug.SetGCPercent(100); got != 250 {
+		t.Errorf("with --gc-percent 250 the GC target is %d", got)
+	}
+
+	debug.SetGCPercent(77)
+	startServeWith(t, map[string]string{"GOGC": "77"}, "--gc-percent", "250")
+	if got := debug.SetGCPercent(100); got != 77 {
+		t.Errorf("with GOGC set, serve changed the GC target to %d", got)
+	}
 }
