@@ -2,32 +2,17 @@ package store_test
 
 import (
 	"bytes"
-	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/madx-project/madx/store"
+	"github.com/madx-project/madx/store/storetest"
 )
-
-func exampleReport(tb testing.TB) []byte {
-	tb.Helper()
-	raw, err := os.ReadFile(filepath.Join("..", "testdata", "madx", "reports", "MeasureReport-mADX-MeasureReport-example.json"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var out bytes.Buffer
-	if err := json.Compact(&out, raw); err != nil {
-		tb.Fatal(err)
-	}
-	return out.Bytes()
-}
 
 // TestTemplateFill fills templates cut at many places with holes of many
 // sizes, and unpacks each back to the body it stands for.
 func TestTemplateFill(t *testing.T) {
-	report := exampleReport(t)
+	report := storetest.ExampleReport(t)
 	big := []byte(strings.Repeat("x", 70000))
 	for _, tc := range []struct {
 		name       string
@@ -92,7 +77,7 @@ func TestUnpack(t *testing.T) {
 // BenchmarkTemplate is the cost of packing a report ahead of the write
 // (NewTemplate), of the writer's part (Fill), and of a read (Unpack).
 func BenchmarkTemplate(b *testing.B) {
-	report := exampleReport(b)
+	report := storetest.ExampleReport(b)
 	hole := []byte(`1","lastUpdated":"2026-11-21T08:00:00.123456+00:00`)
 	b.Run("NewTemplate", func(b *testing.B) {
 		b.SetBytes(int64(len(report)))
@@ -124,7 +109,7 @@ func BenchmarkTemplate(b *testing.B) {
 // contents, and unpacks each back to exactly the body it stands for; and
 // Unpack of arbitrary bytes must fail cleanly, never panic.
 func FuzzTemplate(f *testing.F) {
-	report := exampleReport(f)
+	report := storetest.ExampleReport(f)
 	f.Add(report, uint16(40), uint16(20), []byte(`1","lastUpdated":"2026-11-21T08:00:00Z`))
 	f.Add(report, uint16(len(report)-300), uint16(170), []byte("x"))
 	f.Add([]byte(`{"resourceType":"Location"}`), uint16(2), uint16(12), []byte(""))

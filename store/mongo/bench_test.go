@@ -1,38 +1,21 @@
 package mongo_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/madx-project/madx/store"
 	"github.com/madx-project/madx/store/mongo"
 	"github.com/madx-project/madx/store/mongotest"
+	"github.com/madx-project/madx/store/storetest"
 )
 
 // benchDocs is how many reports the benchmarks store first. FerretDB on
 // SQLite scans whole collections for lookups other than by _id, so 100,000
 // is out of reach here (see BENCHMARKS.md).
 const benchDocs = 1000
-
-// benchBody is the mADX example MeasureReport, compacted as the codec
-// would write it.
-func benchBody(tb testing.TB) []byte {
-	raw, err := os.ReadFile(filepath.Join("..", "..", "testdata", "madx", "reports", "MeasureReport-mADX-MeasureReport-example.json"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, raw); err != nil {
-		tb.Fatal(err)
-	}
-	return buf.Bytes()
-}
 
 func benchChange(body []byte, i, payload int) store.Change {
 	id := fmt.Sprintf("r%05d", i)
@@ -53,7 +36,7 @@ func benchChange(body []byte, i, payload int) store.Change {
 // benchStore opens a store on a fresh FerretDB holding benchDocs reports.
 func benchStore(b *testing.B) (*mongo.Store, []byte) {
 	b.Helper()
-	body := benchBody(b)
+	body := storetest.ExampleReport(b)
 	s := openStore(b, mongotest.Start(b), mongo.Options{RecoverEvery: -1})
 	for i := range benchDocs {
 		mustWrite(b, s, benchChange(body, i, 0))

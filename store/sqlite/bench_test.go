@@ -1,12 +1,9 @@
 package sqlite_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -14,22 +11,8 @@ import (
 	"github.com/madx-project/madx/internal/cputime"
 	"github.com/madx-project/madx/store"
 	"github.com/madx-project/madx/store/sqlite"
+	"github.com/madx-project/madx/store/storetest"
 )
-
-// exampleBody is the IHE example report, compact as the codec stores it
-// (about 13 KB): the document every benchmark writes.
-func exampleBody(b *testing.B) []byte {
-	b.Helper()
-	body, err := os.ReadFile(filepath.Join("..", "..", "testdata", "madx", "reports", "MeasureReport-mADX-MeasureReport-example.json"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	var out bytes.Buffer
-	if err := json.Compact(&out, body); err != nil {
-		b.Fatal(err)
-	}
-	return out.Bytes()
-}
 
 // reportChange is report i with body, rendered as the server renders it:
 // packed around the meta (store.Template, made once per body: the server
@@ -69,7 +52,7 @@ func seeded(b *testing.B, n int) *sqlite.Store {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { s.Close() })
-	body := exampleBody(b)
+	body := storetest.ExampleReport(b)
 	for i := 0; i < n; i += 500 {
 		var batch []store.Change
 		for j := i; j < min(i+500, n); j++ {
@@ -99,7 +82,7 @@ func BenchmarkWrite(b *testing.B) {
 		for _, batch := range []int{1, 100} {
 			b.Run(fmt.Sprintf("stored=%d/batch=%d", n, batch), func(b *testing.B) {
 				s := seeded(b, n)
-				body := exampleBody(b)
+				body := storetest.ExampleReport(b)
 				next := n
 				b.SetBytes(int64(len(body) * batch))
 				b.ResetTimer()
