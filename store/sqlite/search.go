@@ -30,6 +30,12 @@ func (s *Store) Search(ctx context.Context, q store.Query) (store.Page, error) {
 	}
 	query := `SELECT ` + versionColumns + ` ` + liveJoin + ` WHERE ` + where + ` ORDER BY ` + orderBy(q) + ` LIMIT ?`
 	args = append(args, q.Count+1)
+	return s.page(ctx, op, page, q.Count, query, args)
+}
+
+// page runs a query that asks for count+1 rows and fills p with the first
+// count, More telling whether there was one beyond.
+func (s *Store) page(ctx context.Context, op string, p store.Page, count int, query string, args []any) (store.Page, error) {
 	rows, err := s.r.QueryContext(ctx, query, args...)
 	if err != nil {
 		return store.Page{}, translate(op, err)
@@ -38,11 +44,11 @@ func (s *Store) Search(ctx context.Context, q store.Query) (store.Page, error) {
 	if err != nil {
 		return store.Page{}, translate(op, err)
 	}
-	if len(out) > q.Count {
-		out, page.More = out[:q.Count], true
+	if len(out) > count {
+		out, p.More = out[:count], true
 	}
-	page.Resources = out
-	return page, nil
+	p.Resources = out
+	return p, nil
 }
 
 // searchSQL is the query text of Search without paging, for EXPLAIN QUERY
@@ -231,21 +237,7 @@ func rangeSQL(b *strings.Builder, args []any, col, p string) []any {
 // history_feed (or history_type_feed for one type), from the cursor on.
 func (s *Store) HistoryPage(ctx context.Context, q store.HistoryQuery) (store.Page, error) {
 	query, args := historySQL(q)
-	op := "history " + q.Type
-	rows, err := s.r.QueryContext(ctx, query, args...)
-	if err != nil {
-		return store.Page{}, translate(op, err)
-	}
-	out, err := collect(rows)
-	if err != nil {
-		return store.Page{}, translate(op, err)
-	}
-	page := store.Page{Total: -1}
-	if len(out) > q.Count {
-		out, page.More = out[:q.Count], true
-	}
-	page.Resources = out
-	return page, nil
+	return s.page(ctx, "history "+q.Type, store.Page{Total: -1}, q.Count, query, args)
 }
 
 func historySQL(q store.HistoryQuery) (string, []any) {
