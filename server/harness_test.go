@@ -161,8 +161,9 @@ func testdata(tb testing.TB, rel string) []byte {
 	return b
 }
 
-// loadDefinitions PUTs every definition of testdata/madx/definitions.
-func (c *client) loadDefinitions() {
+// loadDefinitions PUTs every definition of testdata/madx/definitions,
+// with the request headers given as name, value pairs.
+func (c *client) loadDefinitions(headers ...string) {
 	c.tb.Helper()
 	files, err := filepath.Glob(filepath.Join("..", "testdata", "madx", "definitions", "*.json"))
 	if err != nil || len(files) == 0 {
@@ -177,7 +178,7 @@ func (c *client) loadDefinitions() {
 			b, _ := os.ReadFile(f)
 			var head struct{ ResourceType, ID string }
 			_ = json.Unmarshal(b, &head)
-			if r := c.do("PUT", "/"+head.ResourceType+"/"+head.ID, b); r.status >= 300 {
+			if r := c.do("PUT", "/"+head.ResourceType+"/"+head.ID, b, headers...); r.status >= 300 {
 				c.tb.Fatalf("load %s: %d %s", f, r.status, r)
 			}
 		}

@@ -12,8 +12,6 @@ import (
 	"encoding/pem"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -107,20 +105,7 @@ func (k *tokenKit) admin() string {
 // loadDefinitionsAs PUTs the test definitions with a token.
 func loadDefinitionsAs(c *client, token string) {
 	c.tb.Helper()
-	files, _ := filepath.Glob(filepath.Join("..", "testdata", "madx", "definitions", "*.json"))
-	for _, prefix := range []string{"CodeSystem", "ValueSet", "Organization", "Location", "Measure"} {
-		for _, f := range files {
-			if !strings.HasPrefix(filepath.Base(f), prefix+"-") {
-				continue
-			}
-			b, _ := os.ReadFile(f)
-			var head struct{ ResourceType, ID string }
-			_ = json.Unmarshal(b, &head)
-			if r := c.do("PUT", "/"+head.ResourceType+"/"+head.ID, b, "Authorization", "Bearer "+token); r.status >= 300 {
-				c.tb.Fatalf("load %s: %d %s", f, r.status, r)
-			}
-		}
-	}
+	c.loadDefinitions("Authorization", "Bearer "+token)
 }
 
 // report is the IHE example report made about subject (a Location id),
