@@ -113,6 +113,9 @@ func FuzzTemplate(f *testing.F) {
 	f.Add(report, uint16(40), uint16(20), []byte(`1","lastUpdated":"2026-11-21T08:00:00Z`))
 	f.Add(report, uint16(len(report)-300), uint16(170), []byte("x"))
 	f.Add([]byte(`{"resourceType":"Location"}`), uint16(2), uint16(12), []byte(""))
+	// Failed before the exemption above was applied ahead of Unpack (one
+	// CI run in two): a plain body under 1 KB starting with the mark.
+	f.Add([]byte("\x00our"), uint16(2), uint16(6), []byte(""))
 	f.Fuzz(func(t *testing.T, body []byte, start, length uint16, hole []byte) {
 		if len(body) < 2048 {
 			// Arbitrary bytes as a packed body: an error is fine, a panic not.
@@ -126,16 +129,19 @@ func FuzzTemplate(f *testing.F) {
 			t.Fatalf("NewTemplate(%d bytes, %d, %d): %v", len(body), s, e, err)
 		}
 		want := append(append(append([]byte(nil), body[:s]...), hole...), body[e:]...)
+		// A plain body (under 1 KB) that starts with the packed mark 0x00
+		// cannot be told from a packed one; the server's bodies are JSON and
+		// never start so. The exemption must come before Unpack is judged:
+		// such a body is read as DEFLATE and may fail to unpack at all.
+		if len(body) < 1024 && len(want) > 0 && want[0] == 0 {
+			return
+		}
 		got, err := store.Unpack(tmpl.Fill(hole))
 		if err != nil {
 			t.Fatalf("Unpack: %v", err)
 		}
-		// A body starting with the packed mark cannot be stored plain; the
-		// server's bodies are JSON and never do.
-		if len(body) >= 1024 || len(want) == 0 || want[0] != 0 {
-			if !bytes.Equal(got, want) {
-				t.Fatalf("round trip differs: %d bytes back, %d expected", len(got), len(want))
-			}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("round trip differs: %d bytes back, %d expected", len(got), len(want))
 		}
 	})
 }
