@@ -89,6 +89,13 @@ func (s *Server) planEntry(ctx context.Context, i int, e *bcrpb.Bundle_Entry, co
 		if plan.id != "" {
 			plan.method = http.MethodPut
 		}
+		// The same served-type rule as request.url in a batch or
+		// transaction: a collection is no way to store Patients (individual
+		// data in an aggregate store) or to overwrite AuditEvents.
+		if !knownType(plan.typ) {
+			return nil, oo.Errorf(http.StatusUnprocessableEntity, oo.NotSupported, fmt.Sprintf("Bundle.entry[%d].resource", i),
+				"The entry's resource is a %s, which this server does not store; a collection Bundle carries %s.", plan.typ, strings.Join(servedTypes(), ", "))
+		}
 	} else {
 		req := e.GetRequest()
 		if req == nil {

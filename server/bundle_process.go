@@ -128,7 +128,10 @@ func (s *Server) writePlans(ctx context.Context, plans []*entryPlan, out *outBun
 	if len(changes) == 0 {
 		return nil
 	}
-	results, err := s.opts.Store.Write(ctx, changes)
+	results, refused, err := s.commit(ctx, changes)
+	if refused >= 0 {
+		return bundleWriteError(entryError(writes[refused].index, "", err))
+	}
 	if err != nil {
 		return bundleWriteError(err)
 	}

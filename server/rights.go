@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -127,6 +128,63 @@ func (s *Server) authorizeSubject(ctx context.Context, sn *snapshot, r *mrpb.Mea
 	}
 	return oo.Errorf(http.StatusForbidden, oo.Forbidden, "MeasureReport.subject",
 		"MeasureReport.subject is %s, which this client may not report for; its rights (madx_subjects) are %s.", ref, rightsText(p))
+}
+
+// authorizeReplaced answers 403 when a change would replace or delete a
+// stored MeasureReport whose subject the caller may not report for: rights
+// are checked against the version being replaced as well as against the new
+// body (prepare checks that one), so a facility can neither overwrite nor
+// delete another's report by naming its id (issue 11). It returns the index
+// of the refused change. Every store write of the server goes through
+// commit, which calls it.
+func (s *Server) authorizeReplaced(ctx context.Context, changes []store.Change) (int, error) {
+	p, ok := auth.FromContext(ctx)
+	if ok && p.AllFacilities() {
+		return -1, nil
+	}
+	if !ok && !s.opts.Security.enabled() {
+		return -1, nil
+	}
+	var sn *snapshot
+	for i, ch := range changes {
+		if ch.Type != "MeasureReport" {
+			continue
+		}
+		cur, err := s.opts.Store.Read(ctx, ch.Type, ch.ID)
+		if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrDeleted) {
+			continue // nothing live is replaced
+		}
+		if err != nil {
+			return i, err
+		}
+		if sn == nil {
+			if sn, err = s.snapshotOf(ctx); err != nil {
+				return i, err
+			}
+		}
+		if ok && sn.graph.covers(p.Rights, cur.Index.Subject) {
+			continue
+		}
+		verb := "replace"
+		if ch.Delete {
+			verb = "delete"
+		}
+		return i, oo.Errorf(http.StatusForbidden, oo.Forbidden, "",
+			"MeasureReport/%s is stored as a report about %s, which this client may not report for, so it may not %s it; its rights (madx_subjects) are %s.",
+			ch.ID, orNone(cur.Index.Subject), verb, rightsText(p))
+	}
+	return -1, nil
+}
+
+// commit is the one way the server writes resources a client sent: it
+// checks the rights on what the changes replace, then writes them
+// atomically. On a refusal it returns the index of the refused change.
+func (s *Server) commit(ctx context.Context, changes []store.Change) ([]store.Result, int, error) {
+	if i, err := s.authorizeReplaced(ctx, changes); err != nil {
+		return nil, i, err
+	}
+	rs, err := s.opts.Store.Write(ctx, changes)
+	return rs, -1, err
 }
 
 // authorizeStored answers 403 when the caller may not read a stored

@@ -231,7 +231,7 @@ func (s *Server) createReport(ctx context.Context, p *prepared) (store.Result, e
 // writeOne writes a single change and maps store conflicts to the statuses
 // FHIR gives them.
 func (s *Server) writeOne(ctx context.Context, ch store.Change) (store.Result, error) {
-	rs, err := s.opts.Store.Write(ctx, []store.Change{ch})
+	rs, _, err := s.commit(ctx, []store.Change{ch})
 	if err != nil {
 		return store.Result{}, changeError(ch, err)
 	}

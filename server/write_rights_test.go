@@ -1,0 +1,97 @@
+package server_test
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// TestFacilityCannotReplaceAnothersReport: rights are checked against the
+// stored current version a write replaces or deletes, not only against the
+// new body, on every way in (issue 11, defects 1 and 2). Facility A's token
+// targets facility B's stored report by its id; B's report must survive.
+func TestFacilityCannotReplaceAnothersReport(t *testing.T) {
+	k := newTokenKit(t)
+	forEachSecuredEngine(t, k.security(), func(t *testing.T, c *client) {
+		admin := k.admin()
+		loadDefinitionsAs(c, admin)
+		hpB := k.token(k.claims("healthpost-2", "system/MeasureReport.write system/MeasureReport.read", "Location/HealthPost2"))
+		hpA := k.token(k.claims("healthpost-1", "system/*.write system/MeasureReport.read", "Location/HealthPost1"))
+		if r := c.do("PUT", "/MeasureReport/b-1", report(t, "b-1", "HealthPost2", 3), "Authorization", "Bearer "+hpB); r.status != http.StatusCreated {
+			t.Fatalf("B's own report: %d %s", r.status, r)
+		}
+		// A's body names A's own facility (so the new body alone passes),
+		// but the id is B's report.
+		over := string(report(t, "b-1", "HealthPost1", 7))
+		entry := func(method, url, resource string) string {
+			e := fmt.Sprintf(`{"request":{"method":%q,"url":%q}`, method, url)
+			if resource != "" {
+				e += `,"resource":` + resource
+			}
+			return e + "}"
+		}
+		bundle := func(typ, e string) []byte {
+			return []byte(fmt.Sprintf(`{"resourceType":"Bundle","type":%q,"entry":[%s]}`, typ, e))
+		}
+		for _, tc := range []struct {
+			name, method, path string
+			body               []byte
+			// inBundle: the refusal is inside a 200 batch-response
+			inBundle bool
+		}{
+			{"DELETE", "DELETE", "/MeasureReport/b-1", nil, false},
+			{"PUT over B's report", "PUT", "/MeasureReport/b-1", []byte(over), false},
+			{"batch DELETE entry", "POST", "/", bundle("batch", entry("DELETE", "MeasureReport/b-1", "")), true},
+			{"transaction DELETE entry", "POST", "/", bundle("transaction", entry("DELETE", "MeasureReport/b-1", "")), false},
+			{"batch PUT entry", "POST", "/", bundle("batch", entry("PUT", "MeasureReport/b-1", over)), true},
+			{"transaction PUT entry", "POST", "/", bundle("transaction", entry("PUT", "MeasureReport/b-1", over)), false},
+			{"collection entry", "POST", "/", []byte(`{"resourceType":"Bundle","type":"collection","entry":[{"resource":` + over + `}]}`), false},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				r := c.do(tc.method, tc.path, tc.body, "Authorization", "Bearer "+hpA)
+				switch {
+				case tc.inBundle:
+					if r.status != http.StatusOK || !strings.Contains(r.String(), `"403`) {
+						t.Errorf("want a 200 batch-response whose entry is 403: %d %s", r.status, r)
+					}
+				case r.status != http.StatusForbidden:
+					t.Errorf("status %d, want 403: %s", r.status, r)
+				}
+				got := c.do("GET", "/MeasureReport/b-1", nil, "Authorization", "Bearer "+hpB)
+				if got.status != http.StatusOK || got.header.Get("ETag") != `W/"1"` {
+					t.Fatalf("B's report did not survive: %d etag %s %s", got.status, got.header.Get("ETag"), got)
+				}
+			})
+		}
+		// B itself may still update and delete its own report.
+		if r := c.do("PUT", "/MeasureReport/b-1", report(t, "b-1", "HealthPost2", 3), "Authorization", "Bearer "+hpB, "Prefer", "return=minimal"); r.status != http.StatusOK {
+			t.Errorf("B updating its own report: %d %s", r.status, r)
+		}
+	})
+}
+
+// TestCollectionRefusesUnservedTypes: a collection Bundle stores only the
+// types this server serves for writing (issue 11, defect 3); Patient,
+// Bundle and AuditEvent entries are refused and nothing is stored.
+func TestCollectionRefusesUnservedTypes(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, c *client) {
+		c.loadDefinitions()
+		for _, res := range []string{
+			`{"resourceType":"Patient","id":"p1","name":[{"family":"Doe"}]}`,
+			`{"resourceType":"Bundle","id":"b1","type":"collection"}`,
+			`{"resourceType":"AuditEvent","id":"a1","type":{"code":"rest"},"recorded":"2025-01-01T00:00:00Z","agent":[{"requestor":true}],"source":{"observer":{"display":"x"}}}`,
+		} {
+			typ := strings.SplitN(strings.SplitN(res, `"resourceType":"`, 2)[1], `"`, 2)[0]
+			t.Run(typ, func(t *testing.T) {
+				r := c.do("POST", "/", []byte(`{"resourceType":"Bundle","type":"collection","entry":[{"resource":`+res+`}]}`))
+				if r.status < 400 || r.status >= 500 {
+					t.Fatalf("status %d, want a 4xx refusal: %s", r.status, r)
+				}
+				if !strings.Contains(r.String(), "Bundle.entry[0].resource") || !strings.Contains(r.String(), typ) {
+					t.Errorf("the refusal does not name the entry and its type: %s", r)
+				}
+			})
+		}
+	})
+}
