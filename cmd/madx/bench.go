@@ -62,7 +62,7 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 	fs.BoolVar(&c.allowRemote, "allow-remote", false, "allow a --base that is not loopback (only servers you run for testing)")
 	fs.Uint64Var(&c.seed, "seed", 1, "random seed of the generated counts")
 	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return usageError(err)
 	}
 	c.base = strings.TrimSuffix(c.base, "/")
 	switch {

@@ -38,7 +38,7 @@ func conformanceCmd(ctx context.Context, args []string, getenv func(string) stri
 	fs.Var(&expectFail, "expect-fail", "name of a test known to fail (a reported non-conformance); repeatable. It is reported XFAIL; if it passes, XPASS fails the run")
 	fs.BoolVar(&list, "list", false, "list the test names and exit")
 	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return usageError(err)
 	}
 	if list {
 		for _, n := range kit.Names() {

@@ -34,7 +34,7 @@ func load(ctx context.Context, args []string, getenv func(string) string, stdout
 	fset.StringVar(&token, "token", getenv("MADX_TOKEN"), "bearer token for --server (MADX_TOKEN)")
 	fset.StringVar(&logLevel, "log-level", envOr(getenv, "MADX_LOG_LEVEL", "warn"), "log level of the embedded server (MADX_LOG_LEVEL)")
 	if err := fset.Parse(args); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return usageError(err)
 	}
 	if fset.NArg() == 0 {
 		return fmt.Errorf("%w: madx load needs at least one file or directory", errUsage)

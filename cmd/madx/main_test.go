@@ -193,6 +193,22 @@ func TestUsage(t *testing.T) {
 	}
 }
 
+// TestCommandHelpExitsZero: `madx COMMAND --help` (and -h) prints the
+// command's flags and succeeds; it is not "flag: help requested" (issue 11).
+func TestCommandHelpExitsZero(t *testing.T) {
+	for _, cmd := range []string{"serve", "load", "conformance", "bench", "token"} {
+		for _, h := range []string{"--help", "-h"} {
+			var out strings.Builder
+			if err := run(context.Background(), []string{cmd, h}, func(string) string { return "" }, io.Discard, &out); err != nil {
+				t.Errorf("madx %s %s: %v, want success", cmd, h, err)
+			}
+			if !strings.Contains(out.String(), "-") {
+				t.Errorf("madx %s %s printed no flags: %q", cmd, h, out.String())
+			}
+		}
+	}
+}
+
 // TestKillNineKeepsAcknowledgedWrites runs the real binary, sends reports,
 // kills it with SIGKILL at an arbitrary point, restarts it on the same data
 // directory, and checks that every acknowledged version is there.

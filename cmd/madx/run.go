@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 )
@@ -24,6 +25,16 @@ environment variable named in its help.
 
 // errUsage marks a command-line mistake; run prints the usage with it.
 var errUsage = errors.New("usage")
+
+// usageError explains a flag-parsing failure. A request for help (-h,
+// --help) is not a failure: the flag set has printed its flags, and the
+// command exits 0.
+func usageError(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	return fmt.Errorf("%w: %v", errUsage, err)
+}
 
 // run is the whole program: main only wires the process to it, so tests can
 // drive every subcommand end to end.

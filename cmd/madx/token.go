@@ -31,7 +31,7 @@ func token(_ context.Context, args []string, getenv func(string) string, stdout,
 	fs.Var(&subjects, "subject", "a facility the client may report for: Location/<id>, Organization/<id>, system|value or *; repeatable")
 	fs.DurationVar(&ttl, "ttl", time.Hour, "lifetime")
 	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return usageError(err)
 	}
 	var key auth.SigningKey
 	var err error
