@@ -46,20 +46,6 @@ type asyncJob struct {
 // as JSON and converted when it is fetched, in the format the poller asks.
 var asyncHeaders = []string{"Content-Type", "If-Match", "Prefer", "X-Request-Id"}
 
-// wantsAsync reports Prefer: respond-async (FHIR R4 async.html).
-func wantsAsync(r *http.Request) bool {
-	for _, v := range r.Header.Values("Prefer") {
-		for _, part := range strings.Split(v, ",") {
-			for _, p := range strings.Split(part, ";") {
-				if strings.EqualFold(strings.TrimSpace(p), "respond-async") {
-					return true
-				}
-			}
-		}
-	}
-	return false
-}
-
 // asyncAccept stores the request as a job and answers 202 with the status
 // URL. The job is durable before the 202 is sent: a restart resumes it.
 func (s *Server) asyncAccept(c *gin.Context) (*answer, error) {

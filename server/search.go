@@ -91,18 +91,6 @@ func searchValues(r *http.Request) (url.Values, error) {
 	return r.Form, nil
 }
 
-// strictHandling reports Prefer: handling=strict (search.html#errors).
-func strictHandling(r *http.Request) bool {
-	for _, v := range r.Header.Values("Prefer") {
-		for _, part := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ';' }) {
-			if k, val, ok := strings.Cut(strings.TrimSpace(part), "="); ok && strings.EqualFold(k, "handling") && strings.EqualFold(strings.Trim(val, `"`), "strict") {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 func (s *Server) parseSearch(c *gin.Context, typ string, params url.Values) (*searchRequest, error) {
 	req := &searchRequest{typ: typ, kept: url.Values{}, query: store.Query{Type: typ, Count: defaultCount, Total: true}}
 	known := searchParams(typ)

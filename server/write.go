@@ -267,7 +267,7 @@ func (s *Server) written(c *gin.Context, r store.Result, warnings []oo.Issue) *a
 	}
 	a := &answer{status: status, header: s.versionHeaders(r.Resource)}
 	a.header.Set("Location", s.versionURL(r.Resource))
-	switch preferReturn(c) {
+	switch preferReturn(c.Request) {
 	case "minimal":
 	case "OperationOutcome":
 		issues := warnings
@@ -293,17 +293,6 @@ func (s *Server) written(c *gin.Context, r store.Result, warnings []oo.Issue) *a
 		a.body = body
 	}
 	return a
-}
-
-func preferReturn(c *gin.Context) string {
-	for _, v := range c.Request.Header.Values("Prefer") {
-		for _, part := range strings.Split(v, ";") {
-			if k, val, ok := strings.Cut(strings.TrimSpace(part), "="); ok && strings.EqualFold(k, "return") {
-				return strings.Trim(val, `"`)
-			}
-		}
-	}
-	return ""
 }
 
 func (s *Server) versionHeaders(r store.Resource) http.Header {
