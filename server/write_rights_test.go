@@ -95,3 +95,24 @@ func TestCollectionRefusesUnservedTypes(t *testing.T) {
 		}
 	})
 }
+
+// TestBundleEntryExpressionsNotDoubled: an entry's issue that already names
+// its entry keeps that expression (issue 11, defect 8: it came out as
+// Bundle.entry[0].resource.Bundle.entry[0].request.url).
+func TestBundleEntryExpressionsNotDoubled(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, c *client) {
+		c.loadDefinitions()
+		for _, tc := range []struct{ name, body, want string }{
+			{"unsupported request.url", `{"resourceType":"Bundle","type":"transaction","entry":[{"request":{"method":"PUT","url":"Patient/p1"},"resource":{"resourceType":"Patient","id":"p1"}}]}`, "Bundle.entry[0].request.url"},
+			{"collection of an unserved type", `{"resourceType":"Bundle","type":"collection","entry":[{"resource":{"resourceType":"Patient","id":"p1"}}]}`, "Bundle.entry[0].resource"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				r := c.do("POST", "/", []byte(tc.body))
+				got := expressions(r.json(t))
+				if len(got) != 1 || got[0] != tc.want {
+					t.Errorf("expressions %q, want [%q]: %d %s", got, tc.want, r.status, r)
+				}
+			})
+		}
+	})
+}
