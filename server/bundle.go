@@ -119,8 +119,8 @@ func (s *Server) planEntry(ctx context.Context, i int, e *bcrpb.Bundle_Entry, co
 				"Resource type %q is not supported by this server; it serves %s.", plan.typ, strings.Join(servedTypes(), ", "))
 		}
 		if req.GetIfMatch().GetValue() != "" {
-			v := strings.Trim(strings.TrimPrefix(req.GetIfMatch().GetValue(), "W/"), `"`)
-			if _, err := fmt.Sscan(v, &plan.change.IfMatch); err != nil {
+			var err error
+			if plan.change.IfMatch, err = parseVersionTag(req.GetIfMatch().GetValue()); err != nil {
 				return nil, oo.Errorf(http.StatusBadRequest, oo.Value, fmt.Sprintf("Bundle.entry[%d].request.ifMatch", i), "ifMatch %q is not a version tag like W/\"3\".", req.GetIfMatch().GetValue())
 			}
 		}

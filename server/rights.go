@@ -183,8 +183,30 @@ func (s *Server) commit(ctx context.Context, changes []store.Change) ([]store.Re
 	if i, err := s.authorizeReplaced(ctx, changes); err != nil {
 		return nil, i, err
 	}
+	if i, err := s.checkIfMatch(ctx, changes); err != nil {
+		return nil, i, err
+	}
 	rs, err := s.opts.Store.Write(ctx, changes)
 	return rs, -1, err
+}
+
+// checkIfMatch answers 412 naming the change whose IfMatch is not the
+// current version, so that a transaction says which entry is stale (the
+// store's own check, which still guards the race, cannot say which).
+func (s *Server) checkIfMatch(ctx context.Context, changes []store.Change) (int, error) {
+	for i, ch := range changes {
+		if ch.IfMatch == 0 {
+			continue
+		}
+		cur, err := s.opts.Store.Read(ctx, ch.Type, ch.ID)
+		if err != nil && !errors.Is(err, store.ErrDeleted) && !errors.Is(err, store.ErrNotFound) {
+			return i, err
+		}
+		if err != nil || cur.VersionID != ch.IfMatch {
+			return i, changeError(ch, store.ErrVersionConflict)
+		}
+	}
+	return -1, nil
 }
 
 // authorizeStored answers 403 when the caller may not read a stored

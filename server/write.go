@@ -103,16 +103,28 @@ func checkType(res proto.Message, want string) error {
 	return nil
 }
 
-// parseIfMatch reads If-Match: W/"3", "3" or 3 (HAPI accepts all three).
+// parseIfMatch reads the If-Match header.
 func parseIfMatch(c *gin.Context) (int64, error) {
-	h := strings.TrimSpace(c.GetHeader("If-Match"))
+	n, err := parseVersionTag(c.GetHeader("If-Match"))
+	if err != nil {
+		return 0, oo.Errorf(http.StatusBadRequest, oo.Value, "", `If-Match %q is not a version tag; expected W/"<versionId>" as sent in ETag.`, c.GetHeader("If-Match"))
+	}
+	return n, nil
+}
+
+// parseVersionTag is the one reader of version tags, for the If-Match
+// header and Bundle.entry.request.ifMatch alike: W/"3", "3" or 3 (HAPI
+// accepts all three); 0 when empty. Anything else, such as W/"3abc", is
+// an error.
+func parseVersionTag(h string) (int64, error) {
+	h = strings.TrimSpace(h)
 	if h == "" {
 		return 0, nil
 	}
 	v := strings.Trim(strings.TrimPrefix(h, "W/"), `"`)
 	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || n < 1 {
-		return 0, oo.Errorf(http.StatusBadRequest, oo.Value, "", `If-Match %q is not a version tag; expected W/"<versionId>" as sent in ETag.`, h)
+		return 0, fmt.Errorf("%q is not a version tag", h)
 	}
 	return n, nil
 }

@@ -116,3 +116,33 @@ func TestBundleEntryExpressionsNotDoubled(t *testing.T) {
 		}
 	})
 }
+
+// TestIfMatchInBundles: a stale ifMatch in a transaction entry answers 412
+// naming the entry, as a batch and the If-Match header do, and a version
+// tag is read by one parser everywhere: W/"3abc" is refused in an entry as
+// in the header (issue 11, defect 6).
+func TestIfMatchInBundles(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, c *client) {
+		c.loadDefinitions()
+		body := string(report(t, "im-1", "HealthPost1", 2))
+		if r := c.do("PUT", "/MeasureReport/im-1", []byte(body)); r.status != http.StatusCreated {
+			t.Fatalf("PUT: %d %s", r.status, r)
+		}
+		tx := func(ifMatch string) []byte {
+			return []byte(fmt.Sprintf(`{"resourceType":"Bundle","type":"transaction","entry":[{"request":{"method":"PUT","url":"MeasureReport/im-1","ifMatch":%q},"resource":%s}]}`, ifMatch, body))
+		}
+		r := c.do("POST", "/", tx(`W/"7"`))
+		if r.status != http.StatusPreconditionFailed || !strings.Contains(r.String(), "Bundle.entry[0]") {
+			t.Errorf("stale ifMatch in a transaction: %d, want 412 naming Bundle.entry[0]: %s", r.status, r)
+		}
+		if r := c.do("POST", "/", tx(`W/"1abc"`)); r.status != http.StatusBadRequest {
+			t.Errorf(`ifMatch W/"1abc" in a transaction: %d, want 400: %s`, r.status, r)
+		}
+		if r := c.do("PUT", "/MeasureReport/im-1", []byte(body), "If-Match", `W/"1abc"`); r.status != http.StatusBadRequest {
+			t.Errorf(`If-Match W/"1abc": %d, want 400: %s`, r.status, r)
+		}
+		if r := c.do("POST", "/", tx(`W/"1"`)); r.status != http.StatusOK {
+			t.Errorf("current ifMatch in a transaction: %d, want 200: %s", r.status, r)
+		}
+	})
+}
