@@ -192,6 +192,9 @@ func (s *Server) finishEntry(plan *entryPlan, holders map[string]string) error {
 	}
 	plan.change.IfMatch = ifMatch
 	plan.change.CreateOnly = plan.method == http.MethodPost && !existing
+	// As for a single PUT (and madx load): an update that changes nothing
+	// makes no new version.
+	plan.change.SkipUnchanged = plan.method == http.MethodPut
 	return nil
 }
 

@@ -146,3 +146,21 @@ func TestIfMatchInBundles(t *testing.T) {
 		}
 	})
 }
+
+// TestUnchangedDefinitionsInBundlesMakeNoVersion: re-sending the same
+// definition in a batch or a transaction keeps its version, as a single
+// PUT and madx load do (issue 11, defect 5).
+func TestUnchangedDefinitionsInBundlesMakeNoVersion(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, c *client) {
+		loc := `{"resourceType":"Location","id":"Same1","name":"Same 1"}`
+		for _, typ := range []string{"batch", "transaction", "batch"} {
+			b := fmt.Sprintf(`{"resourceType":"Bundle","type":%q,"entry":[{"request":{"method":"PUT","url":"Location/Same1"},"resource":%s}]}`, typ, loc)
+			if r := c.do("POST", "/", []byte(b)); r.status != http.StatusOK {
+				t.Fatalf("%s: %d %s", typ, r.status, r)
+			}
+		}
+		if r := c.do("GET", "/Location/Same1", nil); r.header.Get("ETag") != `W/"1"` {
+			t.Errorf("after three identical sends the ETag is %s, want W/\"1\"", r.header.Get("ETag"))
+		}
+	})
+}
