@@ -187,8 +187,10 @@ func (s *Server) authorizeType(c *gin.Context, p auth.Principal, typ string, per
 	if p.Allows(typ, perm) {
 		return nil
 	}
-	need := scopeNeeded(typ, perm)
-	c.Header("WWW-Authenticate", fmt.Sprintf(`Bearer realm="madx", error="insufficient_scope", scope="%s"`, need))
+	// RFC 6750 §3: scope is a space-separated list of scopes, any of
+	// which would do.
+	v1, v2 := scopeNames(typ, perm)
+	c.Header("WWW-Authenticate", fmt.Sprintf(`Bearer realm="madx", error="insufficient_scope", scope="%s %s"`, v1, v2))
 	return forbiddenScope("", typ, perm)
 }
 
@@ -220,11 +222,17 @@ func forbiddenScope(expr, typ string, perm auth.Perm) error {
 
 // scopeNeeded names the v1 scope (and its v2 equivalent) a permission needs.
 func scopeNeeded(typ string, perm auth.Perm) string {
-	v1 := "write"
+	v1, v2 := scopeNames(typ, perm)
+	return fmt.Sprintf("%s (or %s)", v1, v2)
+}
+
+// scopeNames are the SMART v1 and v2 scopes that grant perm on typ.
+func scopeNames(typ string, perm auth.Perm) (v1, v2 string) {
+	rw := "write"
 	if perm == auth.Read || perm == auth.Search {
-		v1 = "read"
+		rw = "read"
 	}
-	return fmt.Sprintf("system/%s.%s (or system/%s.%c)", typ, v1, typ, perm)
+	return fmt.Sprintf("system/%s.%s", typ, rw), fmt.Sprintf("system/%s.%c", typ, perm)
 }
 
 func permVerb(p auth.Perm) string {

@@ -164,3 +164,18 @@ func TestUnchangedDefinitionsInBundlesMakeNoVersion(t *testing.T) {
 		}
 	})
 }
+
+// TestInsufficientScopeChallenge: the 403's WWW-Authenticate scope is a
+// space-separated list of scopes (RFC 6750 §3), each of which would grant
+// the request (issue 11, defect 14).
+func TestInsufficientScopeChallenge(t *testing.T) {
+	k := newTokenKit(t)
+	forEachSecuredEngine(t, k.security(), func(t *testing.T, c *client) {
+		tok := k.token(k.claims("reader", "system/Measure.read", "Location/HealthPost1"))
+		r := c.do("PUT", "/MeasureReport/s-1", report(t, "s-1", "HealthPost1", 1), "Authorization", "Bearer "+tok)
+		want := `Bearer realm="madx", error="insufficient_scope", scope="system/MeasureReport.write system/MeasureReport.u"`
+		if r.status != http.StatusForbidden || r.header.Get("WWW-Authenticate") != want {
+			t.Errorf("%d WWW-Authenticate %q, want 403 %q", r.status, r.header.Get("WWW-Authenticate"), want)
+		}
+	})
+}
