@@ -94,7 +94,11 @@ func requestFormat(contentType string, body []byte) (format, error) {
 func responseFormat(r *http.Request) (format, bool, error) {
 	pretty := r.URL.Query().Get("_pretty") == "true"
 	if f := r.URL.Query().Get("_format"); f != "" {
-		switch strings.ToLower(strings.TrimSpace(strings.SplitN(f, ";", 2)[0])) {
+		// An unescaped '+' in the query string arrives as a space
+		// (application/fhir xml); a media type has no inner spaces, so read
+		// it back as '+', as HAPI does.
+		mt := strings.ReplaceAll(strings.TrimSpace(strings.SplitN(f, ";", 2)[0]), " ", "+")
+		switch strings.ToLower(mt) {
 		case "json", conformance.MediaFHIRJSON, conformance.MediaJSON, "application/json+fhir":
 			return formatJSON, pretty, nil
 		case "xml", conformance.MediaFHIRXML, conformance.MediaXML, conformance.MediaTextXML, "application/xml+fhir":
