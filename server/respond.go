@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -11,6 +12,10 @@ import (
 	oo "github.com/madx-project/madx/operationoutcome"
 	"github.com/madx-project/madx/store"
 )
+
+// StatusClientClosedRequest is the status a request is logged and audited
+// with when its client went away before the answer (nginx's 499).
+const StatusClientClosedRequest = 499
 
 const (
 	ctxRequestID = "madx.requestID"
@@ -131,6 +136,15 @@ func storeError(err error) *oo.Error {
 		return oo.Wrap(http.StatusConflict, err, oo.Issue{Severity: oo.SeverityFatal, Code: oo.Conflict, Diagnostics: "A concurrent change won; read the resource again and retry."})
 	case errors.Is(err, store.ErrDuplicateKey):
 		return oo.Wrap(http.StatusConflict, err, oo.Issue{Severity: oo.SeverityFatal, Code: oo.Duplicate, Diagnostics: "The resource conflicts with one already stored."})
+	case errors.Is(err, context.Canceled):
+		// The client went away: not a server failure (nginx's 499, client
+		// closed request); nobody reads the answer, but the log and the
+		// audit trail must not call it a 500.
+		return oo.Wrap(StatusClientClosedRequest, err, oo.Issue{Severity: oo.SeverityFatal, Code: oo.Incomplete,
+			Diagnostics: "The client closed the request before it was answered; what was not acknowledged may not have been stored."})
+	case errors.Is(err, context.DeadlineExceeded):
+		return oo.Wrap(http.StatusServiceUnavailable, err, oo.Issue{Severity: oo.SeverityFatal, Code: oo.Timeout,
+			Diagnostics: "The request took longer than this server allows; nothing unacknowledged was stored. Retry later."})
 	case errors.Is(err, store.ErrUnavailable):
 		return oo.Wrap(http.StatusServiceUnavailable, err, oo.Issue{Severity: oo.SeverityFatal, Code: oo.Transient, Diagnostics: "The database is unavailable; nothing was stored. Retry later."})
 	}
