@@ -41,3 +41,31 @@ func TestCancelledRequestIsNotA500(t *testing.T) {
 		}
 	})
 }
+
+// TestHeadAndConditionalRead: HEAD answers like GET without a body, and a
+// read answers 304 to If-None-Match with the current ETag or to an
+// If-Modified-Since not before its Last-Modified (issue 11, defect 16).
+func TestHeadAndConditionalRead(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, c *client) {
+		c.loadDefinitions()
+		path := "/Measure/madx-hiv-indicator-example"
+		get := c.do("GET", path, nil)
+		head := c.do("HEAD", path, nil)
+		if head.status != http.StatusOK || len(head.body) != 0 || head.header.Get("ETag") != get.header.Get("ETag") {
+			t.Errorf("HEAD: %d, %d body bytes, ETag %q (GET's %q)", head.status, len(head.body), head.header.Get("ETag"), get.header.Get("ETag"))
+		}
+		for _, tc := range []struct {
+			name, header, value string
+			want                int
+		}{
+			{"current ETag", "If-None-Match", get.header.Get("ETag"), http.StatusNotModified},
+			{"other ETag", "If-None-Match", `W/"999"`, http.StatusOK},
+			{"not modified since", "If-Modified-Since", get.header.Get("Last-Modified"), http.StatusNotModified},
+			{"modified since", "If-Modified-Since", "Mon, 01 Jan 2001 00:00:00 GMT", http.StatusOK},
+		} {
+			if r := c.do("GET", path, nil, tc.header, tc.value); r.status != tc.want {
+				t.Errorf("%s (%s: %s): %d, want %d", tc.name, tc.header, tc.value, r.status, tc.want)
+			}
+		}
+	})
+}

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	oo "github.com/madx-project/madx/operationoutcome"
@@ -22,7 +24,30 @@ func (s *Server) read(c *gin.Context) (*answer, error) {
 	if err := s.authorizeStored(c.Request.Context(), r); err != nil {
 		return nil, err
 	}
-	return &answer{status: http.StatusOK, body: r.Body, header: s.versionHeaders(r)}, nil
+	return s.conditionalRead(c, r), nil
+}
+
+// conditionalRead answers a read, or 304 Not Modified when the client's
+// copy is current (FHIR R4 http.html#cread): If-None-Match with the ETag
+// (W/"3", "3" or 3), else If-Modified-Since no earlier than the version's
+// lastUpdated (to the second, as HTTP dates are). Rights are checked first:
+// a 304 tells as much as a 200.
+func (s *Server) conditionalRead(c *gin.Context, r store.Resource) *answer {
+	h := s.versionHeaders(r)
+	if inm := c.GetHeader("If-None-Match"); inm != "" {
+		for _, tag := range strings.Split(inm, ",") {
+			if v, err := parseVersionTag(tag); err == nil && v == r.VersionID {
+				return &answer{status: http.StatusNotModified, header: h}
+			}
+		}
+		return &answer{status: http.StatusOK, body: r.Body, header: h}
+	}
+	if ims := c.GetHeader("If-Modified-Since"); ims != "" {
+		if t, err := http.ParseTime(ims); err == nil && !r.LastUpdated.Truncate(time.Second).After(t) {
+			return &answer{status: http.StatusNotModified, header: h}
+		}
+	}
+	return &answer{status: http.StatusOK, body: r.Body, header: h}
 }
 
 func (s *Server) vread(c *gin.Context) (*answer, error) {

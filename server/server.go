@@ -162,6 +162,11 @@ func (s *Server) routes() *gin.Engine {
 			h := s.guard(spec.Type, in, s.interaction(in))
 			for _, rt := range conformance.Routes(spec.Type, in) {
 				g.Handle(rt.Method, rt.Path, s.handle(h))
+				if rt.Method == http.MethodGet {
+					// HEAD is GET without the body (RFC 9110 §9.3.2): same
+					// rights, same headers; net/http drops the body.
+					g.Handle(http.MethodHead, rt.Path, s.handle(h))
+				}
 			}
 		}
 		for _, in := range conformance.NotImplemented() {
