@@ -70,7 +70,7 @@ func (c *checker) header(r *mrpb.MeasureReport, reg *Registry) {
 	if r.GetSubject() == nil {
 		c.required("MeasureReport", "MeasureReport.subject", "mADX-MeasureReport subject 1..1, QRPH-58 2:3.58.4.1.2")
 	} else if !c.d.opts.SkipSubjectCheck {
-		_, is := reg.resolve(r, r.GetSubject(), "MeasureReport.subject", false)
+		_, is := reg.subject(r)
 		c.issues = append(c.issues, is...)
 	}
 	if !c.d.opts.SkipSubjectCheck {

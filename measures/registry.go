@@ -3,6 +3,7 @@ package measures
 import (
 	"strings"
 
+	cpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/codes_go_proto"
 	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
 	bcrpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/bundle_and_contained_resource_go_proto"
 	locpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/location_go_proto"
@@ -19,6 +20,9 @@ import (
 type Registry struct {
 	locations     directory
 	organizations directory
+	// inactive holds the Locations whose status is inactive: closed
+	// facilities, which report no more.
+	inactive map[string]struct{}
 }
 
 // directory indexes one resource type.
@@ -51,9 +55,12 @@ func (dir directory) add(id, name string, idents []*dtpb.Identifier) {
 // NewRegistry indexes locs and orgs. Resources without an id are skipped:
 // they cannot be the target of a reference.
 func NewRegistry(locs []*locpb.Location, orgs []*orgpb.Organization) *Registry {
-	reg := &Registry{locations: newDirectory(), organizations: newDirectory()}
+	reg := &Registry{locations: newDirectory(), organizations: newDirectory(), inactive: map[string]struct{}{}}
 	for _, l := range locs {
 		reg.locations.add(l.GetId().GetValue(), l.GetName().GetValue(), l.GetIdentifier())
+		if l.GetStatus().GetValue() == cpb.LocationStatusCode_INACTIVE {
+			reg.inactive[l.GetId().GetValue()] = struct{}{}
+		}
 	}
 	for _, o := range orgs {
 		reg.organizations.add(o.GetId().GetValue(), o.GetName().GetValue(), o.GetIdentifier())
@@ -110,8 +117,24 @@ func (reg *Registry) ResolveSubject(r *mrpb.MeasureReport) (SubjectRef, []oo.Iss
 		return SubjectRef{}, []oo.Issue{oo.Issuef(oo.SeverityFatal, oo.Required, "MeasureReport",
 			"MeasureReport.subject is required (mADX-MeasureReport subject 1..1, QRPH-58 2:3.58.4.1.2) but is missing")}
 	}
-	m, issues := reg.resolve(r, r.GetSubject(), "MeasureReport.subject", false)
+	m, issues := reg.subject(r)
 	return m.ref(), issues
+}
+
+// subject resolves r.subject (present) and refuses a closed facility: a
+// Location whose status is inactive keeps no reporting obligation, and a
+// report in its name is a mistake or a misuse (issue 11). suspended is a
+// temporary closure and still reports. Check and ResolveSubject share it.
+func (reg *Registry) subject(r *mrpb.MeasureReport) (match, []oo.Issue) {
+	m, issues := reg.resolve(r, r.GetSubject(), "MeasureReport.subject", false)
+	if reg == nil || m.kind != "Location" {
+		return m, issues
+	}
+	if _, closed := reg.inactive[m.id]; closed {
+		issues = append(issues, oo.Issuef(oo.SeverityFatal, oo.BusinessRule, "MeasureReport.subject",
+			"MeasureReport.subject is Location/%s, whose status is inactive (the facility is closed); expected an active reporting Location. The jurisdiction can set it active again if it reports again.", m.id))
+	}
+	return m, issues
 }
 
 // checkReporter matches r.reporter, when it names a Location or an

@@ -179,3 +179,32 @@ func TestInsufficientScopeChallenge(t *testing.T) {
 		}
 	})
 }
+
+// TestInactiveLocationReportsNoMore: a report about a Location whose status
+// is inactive (a closed facility) is refused with 422 on
+// MeasureReport.subject; suspended still reports (issue 11, defect 18).
+func TestInactiveLocationReportsNoMore(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, c *client) {
+		c.loadDefinitions()
+		for _, tc := range []struct {
+			status string
+			want   int
+		}{{"inactive", http.StatusUnprocessableEntity}, {"suspended", http.StatusCreated}, {"active", http.StatusCreated}} {
+			id := "Closed-" + tc.status
+			loc := fmt.Sprintf(`{"resourceType":"Location","id":%q,"name":%q,"status":%q}`, id, id, tc.status)
+			if r := c.do("PUT", "/Location/"+id, []byte(loc)); r.status != http.StatusCreated {
+				t.Fatalf("PUT Location: %d %s", r.status, r)
+			}
+			r := c.do("PUT", "/MeasureReport/r-"+id, report(t, "r-"+id, id, 6))
+			if r.status != tc.want {
+				t.Errorf("%s: %d, want %d: %s", tc.status, r.status, tc.want, r)
+				continue
+			}
+			if tc.want == http.StatusUnprocessableEntity {
+				if got := expressions(r.json(t)); len(got) == 0 || got[0] != "MeasureReport.subject" || !strings.Contains(r.String(), "inactive") {
+					t.Errorf("issues %q: %s", got, r)
+				}
+			}
+		}
+	})
+}
