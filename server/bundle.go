@@ -118,6 +118,9 @@ func (s *Server) planEntry(ctx context.Context, i int, e *bcrpb.Bundle_Entry, co
 			return nil, oo.Errorf(http.StatusNotFound, oo.NotSupported, fmt.Sprintf("Bundle.entry[%d].request.url", i),
 				"Resource type %q is not supported by this server; it serves %s.", plan.typ, strings.Join(servedTypes(), ", "))
 		}
+		if err := refuseConditionalCreate(req.GetIfNoneExist().GetValue(), fmt.Sprintf("Bundle.entry[%d].request.ifNoneExist", i)); err != nil {
+			return nil, err
+		}
 		if req.GetIfMatch().GetValue() != "" {
 			var err error
 			if plan.change.IfMatch, err = parseVersionTag(req.GetIfMatch().GetValue()); err != nil {

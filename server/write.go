@@ -177,6 +177,9 @@ func (s *Server) update(c *gin.Context) (*answer, error) {
 
 func (s *Server) create(c *gin.Context) (*answer, error) {
 	typ := s.typeOf(c)
+	if err := refuseConditionalCreate(c.GetHeader("If-None-Exist"), ""); err != nil {
+		return nil, err
+	}
 	res, err := s.decodeBody(c)
 	if err != nil {
 		return nil, err
@@ -215,6 +218,19 @@ func (s *Server) delete(c *gin.Context) (*answer, error) {
 		return nil, err
 	}
 	return &answer{status: http.StatusNoContent}, nil
+}
+
+// refuseConditionalCreate answers 501 to a conditional create (If-None-Exist,
+// or entry.request.ifNoneExist at expr): madx does not implement it, and
+// ignoring it made the duplicate the client asked to avoid. A MeasureReport
+// needs none: its business key already turns a resent create into an
+// update of the stored report (docs/validation.md).
+func refuseConditionalCreate(query, expr string) error {
+	if strings.TrimSpace(query) == "" {
+		return nil
+	}
+	return oo.Errorf(http.StatusNotImplemented, oo.NotSupported, expr,
+		"Conditional create (If-None-Exist: %s) is not supported by this server; nothing was stored. PUT the resource to its id, or POST it without the condition (a resent MeasureReport updates the stored one by its measure, subject and period).", query)
 }
 
 // createReport stores a created resource; a report whose business key is

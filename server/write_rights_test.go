@@ -208,3 +208,23 @@ func TestInactiveLocationReportsNoMore(t *testing.T) {
 		}
 	})
 }
+
+// TestConditionalCreateIsRefused: If-None-Exist (header or entry) answers
+// 501 and stores nothing, as docs/rest.md says, instead of being ignored
+// (issue 11, defect 9).
+func TestConditionalCreateIsRefused(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, c *client) {
+		loc := `{"resourceType":"Location","name":"Conditional"}`
+		if r := c.do("POST", "/Location", []byte(loc), "If-None-Exist", "name=Conditional"); r.status != http.StatusNotImplemented {
+			t.Errorf("If-None-Exist header: %d, want 501: %s", r.status, r)
+		}
+		b := `{"resourceType":"Bundle","type":"transaction","entry":[{"request":{"method":"POST","url":"Location","ifNoneExist":"name=Conditional"},"resource":` + loc + `}]}`
+		r := c.do("POST", "/", []byte(b))
+		if r.status != http.StatusNotImplemented || !strings.Contains(r.String(), "Bundle.entry[0].request.ifNoneExist") {
+			t.Errorf("entry ifNoneExist: %d, want 501 on Bundle.entry[0].request.ifNoneExist: %s", r.status, r)
+		}
+		if r := c.do("GET", "/Location?name=Conditional&_summary=count", nil); !strings.Contains(r.String(), `"total":0`) {
+			t.Errorf("something was stored: %s", r)
+		}
+	})
+}
