@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -66,6 +67,45 @@ func TestHeadAndConditionalRead(t *testing.T) {
 			if r := c.do("GET", path, nil, tc.header, tc.value); r.status != tc.want {
 				t.Errorf("%s (%s: %s): %d, want %d", tc.name, tc.header, tc.value, r.status, tc.want)
 			}
+		}
+	})
+}
+
+// TestInstanceHistoryPages: instance history honours _count and links to
+// the next page, newest first, total counting every version (issue 11,
+// defect 12: it returned every version on one page).
+func TestInstanceHistoryPages(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, c *client) {
+		for i := 1; i <= 3; i++ {
+			loc := fmt.Sprintf(`{"resourceType":"Location","id":"Paged","name":"Paged %d"}`, i)
+			if r := c.do("PUT", "/Location/Paged", []byte(loc)); r.status >= 300 {
+				t.Fatalf("PUT %d: %d %s", i, r.status, r)
+			}
+		}
+		page := func(path string) (versions []string, next string) {
+			t.Helper()
+			m := c.do("GET", path, nil).json(t)
+			if m["total"] != float64(3) {
+				t.Errorf("%s: total %v, want 3", path, m["total"])
+			}
+			for _, e := range m["entry"].([]any) {
+				meta := e.(map[string]any)["resource"].(map[string]any)["meta"].(map[string]any)
+				versions = append(versions, meta["versionId"].(string))
+			}
+			for _, l := range m["link"].([]any) {
+				if l.(map[string]any)["relation"] == "next" {
+					next = strings.TrimPrefix(l.(map[string]any)["url"].(string), c.base)
+				}
+			}
+			return versions, next
+		}
+		v1, next := page("/Location/Paged/_history?_count=2")
+		if strings.Join(v1, ",") != "3,2" || next == "" {
+			t.Fatalf("first page %v, next %q; want versions 3,2 and a next link", v1, next)
+		}
+		v2, next := page(next)
+		if strings.Join(v2, ",") != "1" || next != "" {
+			t.Errorf("second page %v, next %q; want version 1 and no next link", v2, next)
 		}
 	})
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -98,11 +99,51 @@ func (s *Server) historyInstance(c *gin.Context) (*answer, error) {
 	if err := s.authorizeStored(c.Request.Context(), versions...); err != nil {
 		return nil, err
 	}
+	// Paged like the type and system feeds: _count versions, newest first;
+	// next continues below the last version shown (_cursor is that
+	// versionId). total counts every version.
+	q := c.Request.URL.Query()
+	count, below := defaultCount, int64(0)
+	if v := q.Get("_count"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return nil, badParam("_count", "%q is not a non-negative integer.", v)
+		}
+		count = min(n, maxCount)
+	}
+	if v := q.Get("_cursor"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 {
+			return nil, badParam("_cursor", "the value is not a cursor this server gave for this history; follow the Bundle links.")
+		}
+		below = n
+	}
+	path := s.opts.BaseURL + "/" + typ + "/" + id + "/_history"
+	link := func(cursor int64) string {
+		u := fmt.Sprintf("%s?_count=%d", path, count)
+		if cursor > 0 {
+			u += fmt.Sprintf("&_cursor=%d", cursor)
+		}
+		return u
+	}
 	b := s.newBundle("history")
 	b.Total = len(versions)
-	b.Link = []bundleLink{{Relation: "self", URL: s.opts.BaseURL + "/" + typ + "/" + id + "/_history"}}
+	b.Link = []bundleLink{{Relation: "self", URL: link(below)}}
+	var last int64
+	more := false
 	for _, v := range versions {
+		if below > 0 && v.VersionID >= below {
+			continue
+		}
+		if len(b.Entry) == count {
+			more = true
+			break
+		}
 		b.Entry = append(b.Entry, s.historyEntry(v))
+		last = v.VersionID
+	}
+	if more && last > 0 {
+		b.Link = append(b.Link, bundleLink{Relation: "next", URL: link(last)})
 	}
 	return s.bundleAnswer(b)
 }
