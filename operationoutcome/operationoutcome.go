@@ -103,8 +103,14 @@ func Problems(issues []Issue) []Issue {
 // (e.g. "MeasureReport.group[0]") to sit under prefix (e.g.
 // "Bundle.entry[2].resource.group[0]"), as QRPH-58 asks for issues inside a
 // Bundle. An expression that is exactly the root becomes the prefix without
-// its trailing dot. Issues are copied; the input is not changed.
+// its trailing dot. An expression that already sits in prefix's tree
+// (starts with prefix's first element, e.g. "Bundle.entry[2].request.url")
+// is kept as it is. Issues are copied; the input is not changed.
 func Prefix(issues []Issue, root, prefix string) []Issue {
+	tree := prefix
+	if i := strings.IndexAny(prefix, ".["); i >= 0 {
+		tree = prefix[:i]
+	}
 	out := make([]Issue, len(issues))
 	for i, is := range issues {
 		out[i] = is
@@ -120,6 +126,8 @@ func Prefix(issues []Issue, root, prefix string) []Issue {
 				exprs[j] = prefix + e[len(root)+1:]
 			case strings.HasPrefix(e, root+"["):
 				exprs[j] = strings.TrimSuffix(prefix, ".") + e[len(root):]
+			case tree != "" && (strings.HasPrefix(e, tree+".") || strings.HasPrefix(e, tree+"[")):
+				exprs[j] = e // already rooted where prefix is
 			default:
 				exprs[j] = prefix + e
 			}

@@ -22,6 +22,7 @@ func TestPrefix(t *testing.T) {
 		{"already relative", []string{"group[1]"}, []string{"Bundle.entry[2].resource.group[1]"}},
 		{"several", []string{"MeasureReport.subject", "MeasureReport.period"}, []string{"Bundle.entry[2].resource.subject", "Bundle.entry[2].resource.period"}},
 		{"none", nil, nil},
+		{"already in the prefix's tree", []string{"Bundle.entry[2].request.url", "Bundle.entry[2]"}, []string{"Bundle.entry[2].request.url", "Bundle.entry[2]"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -68,13 +68,6 @@ func entryError(i int, typ string, err error) *oo.Error {
 	e := storeError(err)
 	issues := oo.Prefix(e.Issues, typ, entryPath(i))
 	for j := range issues {
-		// An issue planEntry raised already names its entry
-		// (Bundle.entry[i].request.url): prefixing it again doubled it.
-		for k, x := range e.Issues[j].Expression {
-			if strings.HasPrefix(x, "Bundle.entry[") {
-				issues[j].Expression[k] = x
-			}
-		}
 		if len(issues[j].Expression) == 0 {
 			issues[j].Expression = []string{fmt.Sprintf("Bundle.entry[%d]", i)}
 		}
