@@ -15,6 +15,7 @@ import (
 	"github.com/gin-gonic/gin"
 	oo "github.com/madx-project/madx/operationoutcome"
 	"github.com/madx-project/madx/server/auth"
+	"github.com/madx-project/madx/server/pipeline"
 	"github.com/madx-project/madx/store"
 )
 
@@ -123,7 +124,7 @@ func (s *Server) loadJob(ctx context.Context, id string) (asyncJob, error) {
 // the result.
 func (s *Server) asyncStatus(c *gin.Context) (*answer, error) {
 	id := c.Param("id")
-	if err := checkID(id); err != nil {
+	if err := pipeline.CheckID(id); err != nil {
 		return nil, err
 	}
 	// The state is in the index: a poll never decodes the job's body.
@@ -149,7 +150,7 @@ func (s *Server) asyncStatus(c *gin.Context) (*answer, error) {
 // status it would have had synchronously.
 func (s *Server) asyncResult(c *gin.Context) (*answer, error) {
 	id := c.Param("id")
-	if err := checkID(id); err != nil {
+	if err := pipeline.CheckID(id); err != nil {
 		return nil, err
 	}
 	job, err := s.loadJob(c.Request.Context(), id)

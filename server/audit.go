@@ -11,6 +11,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/madx-project/madx/conformance"
 	"github.com/madx-project/madx/server/auth"
+	"github.com/madx-project/madx/server/pipeline"
 	"github.com/madx-project/madx/store"
 )
 
@@ -31,7 +32,7 @@ type auditRecord struct {
 	job           string // the asynchronous job this replays, if any
 	principal     auth.Principal
 	authenticated bool
-	entities      []*prepared
+	entities      []*pipeline.Prepared
 	entryFailures int // batch entries that failed inside a 200
 	entryIssues   int
 	bundleType    string
@@ -41,7 +42,7 @@ type auditRecord struct {
 type auditKey struct{}
 
 func withAudit(ctx context.Context, rec *auditRecord) context.Context {
-	return context.WithValue(ctx, auditKey{}, rec)
+	return pipeline.WithRecorder(context.WithValue(ctx, auditKey{}, rec), rec)
 }
 
 func (s *Server) newAuditRecord(c *gin.Context, typ string, in conformance.Interaction) *auditRecord {
@@ -57,15 +58,11 @@ func (rec *auditRecord) setPrincipal(p auth.Principal, ok bool) {
 	rec.principal, rec.authenticated = p, ok
 }
 
-// auditPrepared notes a resource a write attempt carries; prepare calls it
-// before validation so rejected resources are audited too. p is read when
-// the attempt ends, after its id and subject are final.
-func auditPrepared(ctx context.Context, p *prepared) {
-	if rec, ok := ctx.Value(auditKey{}).(*auditRecord); ok {
-		rec.mu.Lock()
-		rec.entities = append(rec.entities, p)
-		rec.mu.Unlock()
-	}
+// Carried notes a resource the write attempt carries (pipeline.Recorder).
+func (rec *auditRecord) Carried(p *pipeline.Prepared) {
+	rec.mu.Lock()
+	rec.entities = append(rec.entities, p)
+	rec.mu.Unlock()
 }
 
 // auditBundle notes the type and size of a submitted Bundle.
@@ -101,7 +98,7 @@ func (s *Server) audit(ctx context.Context, rec *auditRecord, a *answer, err err
 		status = a.status
 		rec.mu.Lock()
 		for _, p := range rec.entities {
-			issues += len(p.warnings)
+			issues += len(p.Warnings)
 		}
 		issues += rec.entryIssues
 		rec.mu.Unlock()
@@ -114,7 +111,7 @@ func (s *Server) audit(ctx context.Context, rec *auditRecord, a *answer, err err
 		Render: func(vid int64, at time.Time) ([]byte, error) {
 			e := *ev
 			e.ID = id
-			e.Meta = &auditMeta{VersionID: fmt.Sprint(vid), LastUpdated: at.UTC().Format(instantLayout)}
+			e.Meta = &auditMeta{VersionID: fmt.Sprint(vid), LastUpdated: at.UTC().Format(pipeline.InstantLayout)}
 			return json.Marshal(e)
 		}}})
 	line := s.log.Info()

@@ -13,6 +13,7 @@ import (
 	"github.com/madx-project/madx/conformance"
 	oo "github.com/madx-project/madx/operationoutcome"
 	"github.com/madx-project/madx/server/auth"
+	"github.com/madx-project/madx/server/pipeline"
 	"github.com/madx-project/madx/store"
 )
 
@@ -28,7 +29,7 @@ func (s *Server) auditRoutes(g *gin.RouterGroup) {
 
 func (s *Server) readAudit(c *gin.Context) (*answer, error) {
 	id := c.Param("id")
-	if err := checkID(id); err != nil {
+	if err := pipeline.CheckID(id); err != nil {
 		return nil, err
 	}
 	r, err := s.opts.Store.Read(c.Request.Context(), auditType, id)

@@ -121,7 +121,7 @@ func (s *Server) auditEvent(rec *auditRecord, status, issues int) *auditEvent {
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	for _, p := range rec.entities {
-		ev.Entity = append(ev.Entity, entityOf(p.typ, p.id, p.index))
+		ev.Entity = append(ev.Entity, entityOf(p.Type, p.ID, p.Index))
 	}
 	if len(ev.Entity) == 0 && rec.typ != "" {
 		// Nothing was decoded (a delete, or a body refused before it was

@@ -4,12 +4,10 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"runtime"
-	"sync"
-	"sync/atomic"
 
 	bcrpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/bundle_and_contained_resource_go_proto"
 	oo "github.com/madx-project/madx/operationoutcome"
+	"github.com/madx-project/madx/server/pipeline"
 	"github.com/madx-project/madx/store"
 )
 
@@ -21,55 +19,42 @@ func (s *Server) planAll(ctx context.Context, b *bcrpb.Bundle, collection bool) 
 	entries := b.GetEntry()
 	plans := make([]*entryPlan, len(entries))
 	errs := make([]error, len(entries))
-	// Entries are independent until they are written: validate them on
-	// every core, look up all their report keys in one query, encode them on
-	// every core, then judge them in entry order.
-	parallel(len(entries), func(i int) { plans[i], errs[i] = s.planEntry(ctx, i, entries[i], collection) })
-	var planned []*entryPlan
-	for i, p := range plans {
-		if errs[i] == nil {
-			planned = append(planned, p)
+	var intents []pipeline.Intent
+	var writes []int // entry index of each intent
+	for i, e := range entries {
+		var in *pipeline.Intent
+		if plans[i], in, errs[i] = s.entryIntent(ctx, i, e, collection); in != nil {
+			intents = append(intents, *in)
+			writes = append(writes, i)
 		}
 	}
-	holders, err := s.reportKeyHolders(ctx, planned)
-	if err != nil {
-		return nil, err
+	planned, perrs := s.pipe.Plan(ctx, intents)
+	for k, i := range writes {
+		plans[i].write, errs[i] = planned[k], perrs[k]
 	}
-	parallel(len(entries), func(i int) {
-		if errs[i] == nil {
-			errs[i] = s.finishEntry(plans[i], holders)
-		}
-	})
 	var issues []oo.Issue
 	status := 0
-	keys := map[string]int{} // report business key -> entry
 	for i, e := range entries {
-		p, err := plans[i], errs[i]
-		if err != nil {
-			typ := ""
-			if r := unwrapEntry(e); r != nil {
-				typ = resourceType(r)
-			}
-			ee := entryError(i, typ, err)
-			if ee.Status >= 500 {
-				return nil, err
-			}
-			issues = append(issues, ee.Issues...)
-			if status == 0 || status == http.StatusUnprocessableEntity {
-				status = ee.Status
-			}
+		if errs[i] == nil {
 			continue
 		}
-		plans[i] = p
-		if key := p.reportKey(); key != "" {
-			if j, dup := keys[key]; dup {
-				issues = append(issues, oo.Issuef(oo.SeverityFatal, oo.Duplicate, fmt.Sprintf("Bundle.entry[%d].resource", i),
-					"Bundle.entry[%d]: this report has the same measure, subject and period as Bundle.entry[%d]; send each report once.", i, j))
-				if status == 0 {
-					status = http.StatusUnprocessableEntity
-				}
-			}
-			keys[key] = i
+		typ := ""
+		if r := unwrapEntry(e); r != nil {
+			typ = pipeline.ResourceType(r)
+		}
+		ee := entryError(i, typ, errs[i])
+		if ee.Status >= 500 {
+			return nil, errs[i]
+		}
+		issues = append(issues, ee.Issues...)
+		if status == 0 || status == http.StatusUnprocessableEntity {
+			status = ee.Status
+		}
+	}
+	if dups := pipeline.Duplicates(planned, func(k int) string { return fmt.Sprintf("Bundle.entry[%d]", writes[k]) }); len(dups) > 0 {
+		issues = append(issues, dups...)
+		if status == 0 {
+			status = http.StatusUnprocessableEntity
 		}
 	}
 	if status != 0 {
@@ -117,20 +102,20 @@ func (s *Server) collection(ctx context.Context, b *bcrpb.Bundle) (*answer, erro
 // writePlans writes the write entries of plans in one store transaction and
 // fills their response entries.
 func (s *Server) writePlans(ctx context.Context, plans []*entryPlan, out *outBundle) error {
-	var changes []store.Change
+	var changes []*pipeline.Planned
 	var writes []*entryPlan
 	for _, p := range plans {
-		if p.method != http.MethodGet {
-			changes = append(changes, p.change)
+		if p.write != nil {
+			changes = append(changes, p.write)
 			writes = append(writes, p)
 		}
 	}
 	if len(changes) == 0 {
 		return nil
 	}
-	results, refused, err := s.commit(ctx, changes)
-	if refused >= 0 {
-		return bundleWriteError(entryError(writes[refused].index, "", err))
+	results, at, err := s.pipe.Commit(ctx, changes)
+	if at >= 0 {
+		return bundleWriteError(entryError(writes[at].index, "", err))
 	}
 	if err != nil {
 		return bundleWriteError(err)
@@ -154,22 +139,21 @@ func bundleWriteError(err error) error {
 
 // batch processes every entry on its own (FHIR R4 http.html#batch): one
 // entry's failure is reported in its response.outcome and does not stop
-// the others.
+// the others. Entries are planned one at a time, so that each sees what
+// the ones before it wrote (a report key, a new version).
 func (s *Server) batch(ctx context.Context, b *bcrpb.Bundle) (*answer, error) {
 	out := s.newBundle("batch-response")
 	out.Entry = make([]outEntry, len(b.GetEntry()))
 	for i, e := range b.GetEntry() {
-		p, err := s.planOne(ctx, i, e)
-		if err != nil {
-			auditEntryFailed(ctx, err)
-			out.Entry[i] = s.errorEntry(err)
-			continue
-		}
-		if p.method == http.MethodGet {
+		p, in, err := s.entryIntent(ctx, i, e, false)
+		if err == nil && in == nil {
 			out.Entry[i] = s.readEntry(ctx, p)
 			continue
 		}
-		r, err := s.writeOne(ctx, p.change)
+		var r store.Result
+		if err == nil {
+			p.write, r, err = s.pipe.Apply(ctx, *in)
+		}
 		if err != nil {
 			auditEntryFailed(ctx, err)
 			out.Entry[i] = s.errorEntry(err)
@@ -193,8 +177,8 @@ func (s *Server) writtenEntry(p *entryPlan, r store.Result) outEntry {
 	if p.method != http.MethodDelete {
 		e.FullURL = s.fullURL(r.Resource)
 		e.Response.Location = s.versionURL(r.Resource)
-		if len(p.p.warnings) > 0 {
-			e.Response.Outcome, _ = s.opts.JSON.Encode(oo.Resource(p.p.warnings), false)
+		if w := p.write.Warnings(); len(w) > 0 {
+			e.Response.Outcome, _ = s.opts.JSON.Encode(oo.Resource(w), false)
 		}
 	}
 	return e
@@ -205,7 +189,7 @@ func (s *Server) readEntry(ctx context.Context, p *entryPlan) outEntry {
 	if err != nil {
 		return s.errorEntry(readError(p.typ, p.id, r, err))
 	}
-	if err := s.authorizeStored(ctx, r); err != nil {
+	if err := s.pipe.AuthorizeStored(ctx, r); err != nil {
 		return s.errorEntry(err)
 	}
 	return outEntry{FullURL: s.fullURL(r), Resource: r.Body, Response: &entryResponse{Status: statusLine(http.StatusOK),
@@ -222,35 +206,4 @@ func (s *Server) errorEntry(err error) outEntry {
 	}
 	body, _ := s.opts.JSON.Encode(oo.Resource(e.Issues), false)
 	return outEntry{Response: &entryResponse{Status: statusLine(e.Status), Outcome: body}}
-}
-
-// reportKey is the business key of a report entry, or "".
-func (p *entryPlan) reportKey() string {
-	if p.p == nil {
-		return ""
-	}
-	return p.p.index.ReportKey
-}
-
-// parallel runs fn(0..n-1) on up to GOMAXPROCS goroutines.
-func parallel(n int, fn func(i int)) {
-	workers := min(runtime.GOMAXPROCS(0), n)
-	if workers <= 1 {
-		for i := range n {
-			fn(i)
-		}
-		return
-	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
-				fn(i)
-			}
-		}()
-	}
-	wg.Wait()
 }

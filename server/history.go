@@ -31,7 +31,7 @@ var historyParams = []string{"_since", "_at", "_count", "_cursor", "_format", "_
 // version), so a client paging while reports arrive sees no version twice
 // and misses none that existed when it started (FHIR R4 http.html#history).
 func (s *Server) historyFeed(c *gin.Context, typ string) (*answer, error) {
-	if err := s.requireJurisdictionRead(c.Request.Context(), typ); err != nil {
+	if err := s.pipe.RequireJurisdictionRead(c.Request.Context(), typ); err != nil {
 		return nil, err
 	}
 	params := c.Request.URL.Query()

@@ -10,19 +10,20 @@ import (
 
 	"github.com/gin-gonic/gin"
 	oo "github.com/madx-project/madx/operationoutcome"
+	"github.com/madx-project/madx/server/pipeline"
 	"github.com/madx-project/madx/store"
 )
 
 func (s *Server) read(c *gin.Context) (*answer, error) {
 	typ, id := s.typeOf(c), c.Param("id")
-	if err := checkID(id); err != nil {
+	if err := pipeline.CheckID(id); err != nil {
 		return nil, err
 	}
 	r, err := s.opts.Store.Read(c.Request.Context(), typ, id)
 	if err != nil {
 		return nil, readError(typ, id, r, err)
 	}
-	if err := s.authorizeStored(c.Request.Context(), r); err != nil {
+	if err := s.pipe.AuthorizeStored(c.Request.Context(), r); err != nil {
 		return nil, err
 	}
 	return s.conditionalRead(c, r), nil
@@ -37,7 +38,7 @@ func (s *Server) conditionalRead(c *gin.Context, r store.Resource) *answer {
 	h := s.versionHeaders(r)
 	if inm := c.GetHeader("If-None-Match"); inm != "" {
 		for _, tag := range strings.Split(inm, ",") {
-			if v, err := parseVersionTag(tag); err == nil && v == r.VersionID {
+			if v, err := pipeline.ParseVersionTag(tag); err == nil && v == r.VersionID {
 				return &answer{status: http.StatusNotModified, header: h}
 			}
 		}
@@ -53,7 +54,7 @@ func (s *Server) conditionalRead(c *gin.Context, r store.Resource) *answer {
 
 func (s *Server) vread(c *gin.Context) (*answer, error) {
 	typ, id := s.typeOf(c), c.Param("id")
-	if err := checkID(id); err != nil {
+	if err := pipeline.CheckID(id); err != nil {
 		return nil, err
 	}
 	vid, err := strconv.ParseInt(c.Param("vid"), 10, 64)
@@ -64,7 +65,7 @@ func (s *Server) vread(c *gin.Context) (*answer, error) {
 	if err != nil {
 		return nil, readError(typ, id+"/_history/"+c.Param("vid"), r, err)
 	}
-	if err := s.authorizeStored(c.Request.Context(), r); err != nil {
+	if err := s.pipe.AuthorizeStored(c.Request.Context(), r); err != nil {
 		return nil, err
 	}
 	return &answer{status: http.StatusOK, body: r.Body, header: s.versionHeaders(r)}, nil
@@ -86,7 +87,7 @@ func readError(typ, ref string, r store.Resource, err error) error {
 
 func (s *Server) historyInstance(c *gin.Context) (*answer, error) {
 	typ, id := s.typeOf(c), c.Param("id")
-	if err := checkID(id); err != nil {
+	if err := pipeline.CheckID(id); err != nil {
 		return nil, err
 	}
 	versions, err := s.opts.Store.History(c.Request.Context(), typ, id)
@@ -96,7 +97,7 @@ func (s *Server) historyInstance(c *gin.Context) (*answer, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.authorizeStored(c.Request.Context(), versions...); err != nil {
+	if err := s.pipe.AuthorizeStored(c.Request.Context(), versions...); err != nil {
 		return nil, err
 	}
 	// Paged like the type and system feeds: _count versions, newest first;

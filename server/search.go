@@ -55,7 +55,7 @@ func (s *Server) search(c *gin.Context) (*answer, error) {
 		return nil, err
 	}
 	q := req.query
-	if err := s.limitSearch(c.Request.Context(), &q); err != nil {
+	if err := s.pipe.LimitSearch(c.Request.Context(), &q); err != nil {
 		return nil, err
 	}
 	if req.count {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/madx-project/madx/conformance/fhirjson"
+	"github.com/madx-project/madx/server/pipeline"
 	"github.com/madx-project/madx/store"
 	"github.com/madx-project/madx/store/sqlite"
 	"github.com/rs/zerolog"
@@ -46,7 +47,7 @@ func benchReport(facility, period int) (id string, body []byte) {
 }
 
 // generateReports writes benchFacilities × benchPeriods reports straight
-// into the store, with the index the server extracts (extractIndex), in
+// into the store, with the index the server extracts (ExtractIndex), in
 // writes of 1,000.
 func generateReports(tb testing.TB, st store.Store) {
 	ctx := context.Background()
@@ -58,7 +59,7 @@ func generateReports(tb testing.TB, st store.Store) {
 			if err != nil {
 				tb.Fatalf("generated report %s: %v", id, err)
 			}
-			batch = append(batch, store.Change{Type: "MeasureReport", ID: id, Index: extractIndex(unwrap(res)),
+			batch = append(batch, store.Change{Type: "MeasureReport", ID: id, Index: pipeline.ExtractIndex(pipeline.Unwrap(res)),
 				Render: func(vid int64, at time.Time) ([]byte, error) {
 					meta := fmt.Sprintf(`{"resourceType":"MeasureReport","id":%q,"meta":{"versionId":"%d","lastUpdated":%q},`, id, vid, at.Format(time.RFC3339Nano))
 					return append([]byte(meta), body[len(`{"resourceType":"MeasureReport","id":"`)+len(id)+2:]...), nil

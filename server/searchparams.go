@@ -7,6 +7,7 @@ import (
 
 	"github.com/madx-project/madx/conformance"
 	oo "github.com/madx-project/madx/operationoutcome"
+	"github.com/madx-project/madx/server/pipeline"
 	"github.com/madx-project/madx/store"
 )
 
@@ -95,9 +96,9 @@ func (s *Server) compileValue(ctx context.Context, typ string, p conformance.Sea
 		case "exact":
 			return eq(store.FieldToken, tokenName+":exact="+v), nil
 		case "contains":
-			return []store.Cond{{Field: store.FieldToken, Op: store.OpContains, Value: tokenName + "=" + normalizeString(v)}}, nil
+			return []store.Cond{{Field: store.FieldToken, Op: store.OpContains, Value: tokenName + "=" + pipeline.NormalizeString(v)}}, nil
 		}
-		return []store.Cond{{Field: store.FieldToken, Op: store.OpPrefix, Value: tokenName + "=" + normalizeString(v)}}, nil
+		return []store.Cond{{Field: store.FieldToken, Op: store.OpPrefix, Value: tokenName + "=" + pipeline.NormalizeString(v)}}, nil
 	case "uri":
 		return eq(store.FieldURL, v), nil
 	case "token":

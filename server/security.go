@@ -14,6 +14,7 @@ import (
 	"github.com/madx-project/madx/conformance"
 	oo "github.com/madx-project/madx/operationoutcome"
 	"github.com/madx-project/madx/server/auth"
+	"github.com/madx-project/madx/server/pipeline"
 )
 
 // TokenVerifier checks a bearer token; *auth.Verifier is one.
@@ -121,19 +122,6 @@ func interactionPerm(in conformance.Interaction) (auth.Perm, bool) {
 	return 0, false
 }
 
-// methodPerm is the permission a Bundle entry's request.method needs.
-func methodPerm(method string) auth.Perm {
-	switch method {
-	case http.MethodGet:
-		return auth.Read
-	case http.MethodPost:
-		return auth.Create
-	case http.MethodDelete:
-		return auth.Delete
-	}
-	return auth.Update
-}
-
 // authenticate finds the caller: the principal already in the context (an
 // asynchronous job replayed with its submitter's rights, or madx's own
 // loader: both set in process, never from the wire), else a bearer token,
@@ -189,18 +177,19 @@ func (s *Server) authorizeType(c *gin.Context, p auth.Principal, typ string, per
 	}
 	// RFC 6750 §3: scope is a space-separated list of scopes, any of
 	// which would do.
-	v1, v2 := scopeNames(typ, perm)
+	v1, v2 := pipeline.ScopeNames(typ, perm)
 	c.Header("WWW-Authenticate", fmt.Sprintf(`Bearer realm="madx", error="insufficient_scope", scope="%s %s"`, v1, v2))
-	return forbiddenScope("", typ, perm)
+	return pipeline.ForbiddenScope(typ, perm)
 }
 
-// authorizeEntry checks one Bundle entry's scope; its issue is re-rooted
-// under Bundle.entry[i] by the caller.
-func authorizeEntry(ctx context.Context, typ, method string) error {
-	if p, ok := auth.FromContext(ctx); ok && p.Allows(typ, methodPerm(method)) {
+// authorizeEntryRead checks the scope of a read inside a Bundle (the
+// pipeline checks the scopes of writes); its issue is re-rooted under
+// Bundle.entry[i] by the caller.
+func authorizeEntryRead(ctx context.Context, typ string) error {
+	if p, ok := auth.FromContext(ctx); ok && p.Allows(typ, auth.Read) {
 		return nil
 	}
-	return forbiddenScope("", typ, methodPerm(method))
+	return pipeline.ForbiddenScope(typ, auth.Read)
 }
 
 // securityDescription is the CapabilityStatement's rest.security text.
@@ -213,30 +202,6 @@ func (s *Server) securityDescription() string {
 		return "Authentication is off: this server accepts anonymous requests (loopback or --allow-anonymous)."
 	}
 	return "Bearer JWTs (SMART backend services: system/<Type>.read|write or v2 c/r/u/d/s scopes; madx_subjects lists the facilities a client may report for) and/or mutual-TLS client certificates. Every write attempt is recorded as an AuditEvent."
-}
-
-func forbiddenScope(expr, typ string, perm auth.Perm) error {
-	return oo.Errorf(http.StatusForbidden, oo.Forbidden, expr,
-		"The client is not allowed to %s %s: that needs the scope %s.", permVerb(perm), typ, scopeNeeded(typ, perm))
-}
-
-// scopeNeeded names the v1 scope (and its v2 equivalent) a permission needs.
-func scopeNeeded(typ string, perm auth.Perm) string {
-	v1, v2 := scopeNames(typ, perm)
-	return fmt.Sprintf("%s (or %s)", v1, v2)
-}
-
-// scopeNames are the SMART v1 and v2 scopes that grant perm on typ.
-func scopeNames(typ string, perm auth.Perm) (v1, v2 string) {
-	rw := "write"
-	if perm == auth.Read || perm == auth.Search {
-		rw = "read"
-	}
-	return fmt.Sprintf("system/%s.%s", typ, rw), fmt.Sprintf("system/%s.%c", typ, perm)
-}
-
-func permVerb(p auth.Perm) string {
-	return map[auth.Perm]string{auth.Create: "create", auth.Read: "read", auth.Update: "update", auth.Delete: "delete", auth.Search: "search"}[p]
 }
 
 // clientKey identifies a client for the concurrency cap: its principal

@@ -17,8 +17,10 @@ import (
 	"github.com/madx-project/madx/conformance"
 	"github.com/madx-project/madx/measures"
 	oo "github.com/madx-project/madx/operationoutcome"
+	"github.com/madx-project/madx/server/pipeline"
 	"github.com/madx-project/madx/store"
 	"github.com/rs/zerolog"
+	"google.golang.org/protobuf/proto"
 )
 
 // Options configure a Server. Store is required.
@@ -58,8 +60,7 @@ type Server struct {
 	engine  *gin.Engine
 	log     zerolog.Logger
 	started time.Time
-	defs    *definitions
-	sent    sentinels
+	pipe    *pipeline.Pipeline
 	async   *asyncQueue
 	limiter *limiter
 }
@@ -109,8 +110,9 @@ func New(opts Options) (*Server, error) {
 	s.opts.AsyncRetention = opts.AsyncRetention
 	s.async = &asyncQueue{ch: make(chan string, 1024)}
 	s.limiter = newLimiter(opts.Security.MaxConcurrentPerClient)
-	s.sent = newSentinels(opts.NewID)
-	s.defs = newDefinitions(opts.Store, opts.JSON.Decode, opts.Validation)
+	s.pipe = pipeline.New(pipeline.Options{Store: opts.Store, Decode: opts.JSON.Decode,
+		Encode: func(m proto.Message) ([]byte, error) { return opts.JSON.Encode(m, false) },
+		Served: servedTypes(), Validation: opts.Validation, Secured: opts.Security.enabled(), NewID: opts.NewID})
 	s.engine = s.routes()
 	return s, nil
 }

@@ -1,4 +1,4 @@
-package server
+package pipeline
 
 import (
 	"fmt"
@@ -17,9 +17,9 @@ const (
 	fieldMeta = protoreflect.Name("meta")
 )
 
-// unwrap returns the concrete resource inside a ContainedResource, or msg
+// Unwrap returns the concrete resource inside a ContainedResource, or msg
 // itself when it is already a resource.
-func unwrap(msg proto.Message) proto.Message {
+func Unwrap(msg proto.Message) proto.Message {
 	cr, ok := msg.(*bcrpb.ContainedResource)
 	if !ok {
 		return msg
@@ -36,32 +36,13 @@ func unwrap(msg proto.Message) proto.Message {
 	return m.Get(fd).Message().Interface()
 }
 
-// wrap puts a concrete resource into a ContainedResource.
-func wrap(res proto.Message) (*bcrpb.ContainedResource, error) {
-	if cr, ok := res.(*bcrpb.ContainedResource); ok {
-		return cr, nil
-	}
-	cr := &bcrpb.ContainedResource{}
-	m := cr.ProtoReflect()
-	od := m.Descriptor().Oneofs().ByName("oneof_resource")
-	name := res.ProtoReflect().Descriptor().FullName()
-	for i := 0; i < od.Fields().Len(); i++ {
-		fd := od.Fields().Get(i)
-		if fd.Message() != nil && fd.Message().FullName() == name {
-			m.Set(fd, protoreflect.ValueOfMessage(res.ProtoReflect()))
-			return cr, nil
-		}
-	}
-	return nil, fmt.Errorf("%s is not a resource type", name)
-}
-
-// resourceType is the FHIR type name of a resource proto.
-func resourceType(res proto.Message) string {
+// ResourceType is the FHIR type name of a resource proto.
+func ResourceType(res proto.Message) string {
 	return string(res.ProtoReflect().Descriptor().Name())
 }
 
-// resourceID returns Resource.id, or "" when absent.
-func resourceID(res proto.Message) string {
+// ResourceID returns Resource.id, or "" when absent.
+func ResourceID(res proto.Message) string {
 	m := res.ProtoReflect()
 	fd := m.Descriptor().Fields().ByName(fieldID)
 	if fd == nil || !m.Has(fd) {

@@ -1,4 +1,4 @@
-package server
+package pipeline
 
 import (
 	"strings"
@@ -9,12 +9,12 @@ import (
 	"golang.org/x/text/unicode/norm"
 )
 
-// normalizeString is FHIR string search normalisation (search.html#string:
+// NormalizeString is FHIR string search normalisation (search.html#string:
 // "case and accent-insensitive"): decompose (NFD), drop combining marks,
 // fold case, collapse runs of white space. "Santé  Mères" and "sante meres"
 // index and search alike. Letters without a decomposition (ø, ł, ß) are only
 // case-folded.
-func normalizeString(s string) string {
+func NormalizeString(s string) string {
 	folded, _, err := transform.String(transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC), s)
 	if err != nil {
 		folded = s

@@ -1,4 +1,4 @@
-package server
+package pipeline
 
 import (
 	"bytes"
@@ -28,40 +28,44 @@ func newSentinels(newID func() string) sentinels {
 	id := newID()
 	us, _ := strconv.ParseUint(id[:10], 16, 64)
 	at := time.Date(1000, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(us%(365*24*3600*1e6)) * time.Microsecond)
-	return sentinels{versionID: "madx-vid-" + id, lastUpdated: at, stamp: []byte(at.Format(instantLayout))}
+	return sentinels{versionID: "madx-vid-" + id, lastUpdated: at, stamp: []byte(at.Format(InstantLayout))}
 }
 
 // preRender encodes res with the sentinel meta and returns the store's
 // Render, which splices the assigned version and time in. The body is
 // packed here too, around the sentinels (store.Template), so the store's
 // single writer neither encodes nor compresses.
-func (s *Server) preRender(res proto.Message) (func(int64, time.Time) ([]byte, error), error) {
-	setVersion(res, 0, s.sent.lastUpdated)
-	metaOf(res).VersionId.Value = s.sent.versionID
-	body, err := s.opts.JSON.Encode(res, false)
+func (p *Pipeline) preRender(res proto.Message) (func(int64, time.Time) ([]byte, error), error) {
+	setVersion(res, 0, p.sent.lastUpdated)
+	metaOf(res).VersionId.Value = p.sent.versionID
+	body, err := p.opts.Encode(res)
 	if err != nil {
-		return nil, fmt.Errorf("encode %s/%s: %w", resourceType(res), resourceID(res), err)
+		return nil, fmt.Errorf("encode %s/%s: %w", ResourceType(res), ResourceID(res), err)
 	}
-	vid := []byte(s.sent.versionID)
-	i, j := onlyIndex(body, vid), onlyIndex(body, s.sent.stamp)
+	vid := []byte(p.sent.versionID)
+	i, j := onlyIndex(body, vid), onlyIndex(body, p.sent.stamp)
 	if i < 0 || j < 0 {
-		return nil, fmt.Errorf("encode %s/%s: the meta sentinels do not appear exactly once", resourceType(res), resourceID(res))
+		return nil, fmt.Errorf("encode %s/%s: the meta sentinels do not appear exactly once", ResourceType(res), ResourceID(res))
 	}
 	// The hole runs from the first sentinel to the end of the second.
-	start, end := min(i, j), max(i+len(vid), j+len(s.sent.stamp))
+	start, end := min(i, j), max(i+len(vid), j+len(p.sent.stamp))
 	hole := body[start:end]
 	tmpl, err := store.NewTemplate(body, start, end)
 	if err != nil {
-		return nil, fmt.Errorf("encode %s/%s: %w", resourceType(res), resourceID(res), err)
+		return nil, fmt.Errorf("encode %s/%s: %w", ResourceType(res), ResourceID(res), err)
 	}
 	return func(v int64, at time.Time) ([]byte, error) {
 		// The proto is stamped too, for whoever reads it after the write.
 		setVersion(res, v, at)
 		filled := bytes.Replace(hole, vid, strconv.AppendInt(nil, v, 10), 1)
-		filled = bytes.Replace(filled, s.sent.stamp, []byte(at.UTC().Format(instantLayout)), 1)
+		filled = bytes.Replace(filled, p.sent.stamp, []byte(at.UTC().Format(InstantLayout)), 1)
 		return tmpl.Fill(filled), nil
 	}, nil
 }
+
+// InstantLayout is how FHIR instants are written: microseconds, as the
+// store keeps them.
+const InstantLayout = "2006-01-02T15:04:05.000000Z07:00"
 
 // onlyIndex is the index of the one occurrence of sep in b, or -1 when
 // there is none or more than one: b is read once.

@@ -1,8 +1,7 @@
-package server
+package pipeline
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -111,9 +110,9 @@ func (g *facilityGraph) covers(rights []string, subject string) bool {
 // authorizeSubject answers 403 when the caller may not report for the
 // report's subject (QRPH-58 2:3.58.6: a facility submits only its own
 // reports). An unresolved subject is left to validation, which rejects it.
-func (s *Server) authorizeSubject(ctx context.Context, sn *snapshot, r *mrpb.MeasureReport, subject measures.SubjectRef) error {
-	p, ok := auth.FromContext(ctx)
-	if ok && p.AllFacilities() {
+func (p *Pipeline) authorizeSubject(ctx context.Context, sn *snapshot, r *mrpb.MeasureReport, subject measures.SubjectRef) error {
+	who, ok := auth.FromContext(ctx)
+	if ok && who.AllFacilities() {
 		return nil
 	}
 	ref := subject.Reference
@@ -123,98 +122,48 @@ func (s *Server) authorizeSubject(ctx context.Context, sn *snapshot, r *mrpb.Mea
 	if ref == "" {
 		return nil
 	}
-	if ok && sn.graph.covers(p.Rights, ref) {
+	if ok && sn.graph.covers(who.Rights, ref) {
 		return nil
 	}
 	return oo.Errorf(http.StatusForbidden, oo.Forbidden, "MeasureReport.subject",
-		"MeasureReport.subject is %s, which this client may not report for; its rights (madx_subjects) are %s.", ref, rightsText(p))
+		"MeasureReport.subject is %s, which this client may not report for; its rights (madx_subjects) are %s.", ref, rightsText(who))
 }
 
-// authorizeReplaced answers 403 when a change would replace or delete a
+// facilityLimited reports whether the caller's writes are limited to some
+// facilities' reports (not a jurisdiction-wide token, not anonymous mode).
+func (p *Pipeline) facilityLimited(ctx context.Context) bool {
+	who, ok := auth.FromContext(ctx)
+	if ok && who.AllFacilities() {
+		return false
+	}
+	return ok || p.opts.Secured
+}
+
+// authorizeReplaced answers 403 when pl would replace or delete cur, a
 // stored MeasureReport whose subject the caller may not report for: rights
-// are checked against the version being replaced as well as against the new
-// body (prepare checks that one), so a facility can neither overwrite nor
-// delete another's report by naming its id (issue 11). It returns the index
-// of the refused change. Every store write of the server goes through
-// commit, which calls it.
-func (s *Server) authorizeReplaced(ctx context.Context, changes []store.Change) (int, error) {
-	p, ok := auth.FromContext(ctx)
-	if ok && p.AllFacilities() {
-		return -1, nil
+// are checked against the version being replaced as well as against the
+// new body (authorizeSubject), so a facility can neither overwrite nor
+// delete another's report by naming its id (issue 11).
+func (p *Pipeline) authorizeReplaced(ctx context.Context, sn *snapshot, pl *Planned, cur store.Resource) error {
+	who, ok := auth.FromContext(ctx)
+	if ok && sn.graph.covers(who.Rights, cur.Index.Subject) {
+		return nil
 	}
-	if !ok && !s.opts.Security.enabled() {
-		return -1, nil
+	verb := "replace"
+	if pl.Change.Delete {
+		verb = "delete"
 	}
-	var sn *snapshot
-	for i, ch := range changes {
-		if ch.Type != "MeasureReport" {
-			continue
-		}
-		cur, err := s.opts.Store.Read(ctx, ch.Type, ch.ID)
-		if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrDeleted) {
-			continue // nothing live is replaced
-		}
-		if err != nil {
-			return i, err
-		}
-		if sn == nil {
-			if sn, err = s.snapshotOf(ctx); err != nil {
-				return i, err
-			}
-		}
-		if ok && sn.graph.covers(p.Rights, cur.Index.Subject) {
-			continue
-		}
-		verb := "replace"
-		if ch.Delete {
-			verb = "delete"
-		}
-		return i, oo.Errorf(http.StatusForbidden, oo.Forbidden, "",
-			"MeasureReport/%s is stored as a report about %s, which this client may not report for, so it may not %s it; its rights (madx_subjects) are %s.",
-			ch.ID, orNone(cur.Index.Subject), verb, rightsText(p))
-	}
-	return -1, nil
+	return oo.Errorf(http.StatusForbidden, oo.Forbidden, "",
+		"MeasureReport/%s is stored as a report about %s, which this client may not report for, so it may not %s it; its rights (madx_subjects) are %s.",
+		cur.ID, orNone(cur.Index.Subject), verb, rightsText(who))
 }
 
-// commit is the one way the server writes resources a client sent: it
-// checks the rights on what the changes replace, then writes them
-// atomically. On a refusal it returns the index of the refused change.
-func (s *Server) commit(ctx context.Context, changes []store.Change) ([]store.Result, int, error) {
-	if i, err := s.authorizeReplaced(ctx, changes); err != nil {
-		return nil, i, err
-	}
-	if i, err := s.checkIfMatch(ctx, changes); err != nil {
-		return nil, i, err
-	}
-	rs, err := s.opts.Store.Write(ctx, changes)
-	return rs, -1, err
-}
-
-// checkIfMatch answers 412 naming the change whose IfMatch is not the
-// current version, so that a transaction says which entry is stale (the
-// store's own check, which still guards the race, cannot say which).
-func (s *Server) checkIfMatch(ctx context.Context, changes []store.Change) (int, error) {
-	for i, ch := range changes {
-		if ch.IfMatch == 0 {
-			continue
-		}
-		cur, err := s.opts.Store.Read(ctx, ch.Type, ch.ID)
-		if err != nil && !errors.Is(err, store.ErrDeleted) && !errors.Is(err, store.ErrNotFound) {
-			return i, err
-		}
-		if err != nil || cur.VersionID != ch.IfMatch {
-			return i, changeError(ch, store.ErrVersionConflict)
-		}
-	}
-	return -1, nil
-}
-
-// authorizeStored answers 403 when the caller may not read a stored
+// AuthorizeStored answers 403 when the caller may not read a stored
 // MeasureReport: its subject must be within the caller's rights unless it
 // holds the jurisdiction-wide read scope.
-func (s *Server) authorizeStored(ctx context.Context, rs ...store.Resource) error {
-	p, ok := auth.FromContext(ctx)
-	if ok && (p.AllFacilities() || p.HasScope(auth.ScopeJurisdictionRead)) {
+func (p *Pipeline) AuthorizeStored(ctx context.Context, rs ...store.Resource) error {
+	who, ok := auth.FromContext(ctx)
+	if ok && (who.AllFacilities() || who.HasScope(auth.ScopeJurisdictionRead)) {
 		return nil
 	}
 	var sn *snapshot
@@ -224,14 +173,14 @@ func (s *Server) authorizeStored(ctx context.Context, rs ...store.Resource) erro
 		}
 		if sn == nil {
 			var err error
-			if sn, err = s.snapshotOf(ctx); err != nil {
+			if sn, err = p.snapshotOf(ctx); err != nil {
 				return err
 			}
 		}
-		if !ok || !sn.graph.covers(p.Rights, r.Index.Subject) {
+		if !ok || !sn.graph.covers(who.Rights, r.Index.Subject) {
 			return oo.Errorf(http.StatusForbidden, oo.Forbidden, "",
 				"MeasureReport/%s is about %s, whose reports this client may not read; its rights (madx_subjects) are %s, and it lacks the scope %s.",
-				r.ID, orNone(r.Index.Subject), rightsText(p), auth.ScopeJurisdictionRead)
+				r.ID, orNone(r.Index.Subject), rightsText(who), auth.ScopeJurisdictionRead)
 		}
 	}
 	return nil
@@ -285,28 +234,28 @@ func (g *facilityGraph) coveredLocations(rights []string) []string {
 	return out
 }
 
-// limitSearch narrows a MeasureReport search to the subjects the caller
+// LimitSearch narrows a MeasureReport search to the subjects the caller
 // may read (QRPH-58 2:3.58.6; the same rule as reading one report): one
 // more AND-ed clause whose alternatives are the covered Locations. A
 // caller with jurisdiction-wide reads is not limited.
-func (s *Server) limitSearch(ctx context.Context, q *store.Query) error {
+func (p *Pipeline) LimitSearch(ctx context.Context, q *store.Query) error {
 	if q.Type != "MeasureReport" {
 		return nil
 	}
-	p, ok := auth.FromContext(ctx)
-	if ok && (p.AllFacilities() || p.HasScope(auth.ScopeJurisdictionRead)) {
+	who, ok := auth.FromContext(ctx)
+	if ok && (who.AllFacilities() || who.HasScope(auth.ScopeJurisdictionRead)) {
 		return nil
 	}
-	if !ok && !s.opts.Security.enabled() {
+	if !ok && !p.opts.Secured {
 		return nil // no authentication configured: nothing to limit
 	}
-	sn, err := s.snapshotOf(ctx)
+	sn, err := p.snapshotOf(ctx)
 	if err != nil {
 		return err
 	}
 	var allowed []string
 	if ok {
-		allowed = sn.graph.coveredLocations(p.Rights)
+		allowed = sn.graph.coveredLocations(who.Rights)
 	}
 	clause := store.Clause{}
 	for _, ref := range allowed {
@@ -320,21 +269,21 @@ func (s *Server) limitSearch(ctx context.Context, q *store.Query) error {
 	return nil
 }
 
-// requireJurisdictionRead guards the change feeds: they list every
+// RequireJurisdictionRead guards the change feeds: they list every
 // facility's reports, so a facility-limited caller gets 403 and is pointed
 // to search, which is limited to its own.
-func (s *Server) requireJurisdictionRead(ctx context.Context, typ string) error {
+func (p *Pipeline) RequireJurisdictionRead(ctx context.Context, typ string) error {
 	if typ != "" && typ != "MeasureReport" {
 		return nil
 	}
-	p, ok := auth.FromContext(ctx)
-	if !s.opts.Security.enabled() && !ok {
+	who, ok := auth.FromContext(ctx)
+	if !p.opts.Secured && !ok {
 		return nil
 	}
-	if ok && (p.AllFacilities() || p.HasScope(auth.ScopeJurisdictionRead)) {
+	if ok && (who.AllFacilities() || who.HasScope(auth.ScopeJurisdictionRead)) {
 		return nil
 	}
 	return oo.Errorf(http.StatusForbidden, oo.Forbidden, "",
 		"The change feed lists every facility's reports; it needs the scope %s or rights to all facilities (madx_subjects *). This client's rights are %s: search MeasureReport (e.g. ?_lastUpdated=gt...) to list its own reports.",
-		auth.ScopeJurisdictionRead, rightsText(p))
+		auth.ScopeJurisdictionRead, rightsText(who))
 }

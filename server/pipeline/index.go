@@ -1,4 +1,4 @@
-package server
+package pipeline
 
 import (
 	"crypto/sha256"
@@ -20,22 +20,22 @@ import (
 	"github.com/madx-project/madx/store"
 )
 
-// extractIndex pulls the lookup fields out of a resource. It never fails:
+// ExtractIndex pulls the lookup fields out of a resource. It never fails:
 // a field that is absent is simply not indexed.
-func extractIndex(res proto.Message) store.Index {
+func ExtractIndex(res proto.Message) store.Index {
 	var x store.Index
 	switch r := res.(type) {
 	case *mpb.Measure:
-		x.URL, x.Version, x.Status = r.GetUrl().GetValue(), r.GetVersion().GetValue(), enumCode(r.GetStatus())
+		x.URL, x.Version, x.Status = r.GetUrl().GetValue(), r.GetVersion().GetValue(), EnumCode(r.GetStatus())
 		x.Tokens = appendString(x.Tokens, "name", r.GetName().GetValue())
 		x.Tokens = appendString(x.Tokens, "title", r.GetTitle().GetValue())
 		x.Tokens = appendString(x.Tokens, "publisher", r.GetPublisher().GetValue())
 		x.Tokens = appendIdentifiers(x.Tokens, r.GetIdentifier())
 	case *vspb.ValueSet:
-		x.URL, x.Version, x.Status = r.GetUrl().GetValue(), r.GetVersion().GetValue(), enumCode(r.GetStatus())
+		x.URL, x.Version, x.Status = r.GetUrl().GetValue(), r.GetVersion().GetValue(), EnumCode(r.GetStatus())
 		x.Tokens = appendString(x.Tokens, "name", r.GetName().GetValue())
 	case *cspb.CodeSystem:
-		x.URL, x.Version, x.Status = r.GetUrl().GetValue(), r.GetVersion().GetValue(), enumCode(r.GetStatus())
+		x.URL, x.Version, x.Status = r.GetUrl().GetValue(), r.GetVersion().GetValue(), EnumCode(r.GetStatus())
 		x.Tokens = appendString(x.Tokens, "name", r.GetName().GetValue())
 	case *locpb.Location:
 		x.Tokens = appendIdentifiers(x.Tokens, r.GetIdentifier())
@@ -51,7 +51,7 @@ func extractIndex(res proto.Message) store.Index {
 	case *mrpb.MeasureReport:
 		x.Measure = r.GetMeasure().GetValue()
 		x.Subject = referenceString(r.GetSubject())
-		x.Status = enumCode(r.GetStatus())
+		x.Status = EnumCode(r.GetStatus())
 		x.PeriodStart, _ = dateTimeRange(r.GetPeriod().GetStart())
 		_, x.PeriodEnd = dateTimeRange(r.GetPeriod().GetEnd())
 		// An open end is unbounded (search.html#date), indexed as such so
@@ -86,9 +86,9 @@ func contentHash(res proto.Message, encode func(proto.Message) ([]byte, error)) 
 	return hex.EncodeToString(sum[:])
 }
 
-// enumCode returns the FHIR code of a google/fhir code-typed field such as
+// EnumCode returns the FHIR code of a google/fhir code-typed field such as
 // MeasureReport.status: its enum value name, lower-cased with dashes.
-func enumCode(m proto.Message) string {
+func EnumCode(m proto.Message) string {
 	if m == nil {
 		return ""
 	}
@@ -114,7 +114,7 @@ func appendString(toks []string, name, v string) []string {
 	if v == "" {
 		return toks
 	}
-	return append(toks, name+"="+normalizeString(v), name+":exact="+v)
+	return append(toks, name+"="+NormalizeString(v), name+":exact="+v)
 }
 
 func appendIdentifiers(toks []string, ids []*dpb.Identifier) []string {
