@@ -7,12 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/madx-project/madx/internal/inprocess"
 	oo "github.com/madx-project/madx/operationoutcome"
 	"github.com/madx-project/madx/server/auth"
 	"github.com/madx-project/madx/server/pipeline"
@@ -273,13 +273,12 @@ func (s *Server) runJob(ctx context.Context, id string) {
 		}
 	}
 	req = req.WithContext(s.jobContext(req.Context(), id, job.Principal))
-	rec := httptest.NewRecorder()
-	s.engine.ServeHTTP(rec, req)
+	res := inprocess.Serve(s.engine, req)
 	if ctx.Err() != nil {
 		return // shutting down: the job stays pending and is resumed
 	}
 	job.Done, job.Finished = true, s.opts.Now().UTC()
-	job.Status, job.ContentType, job.Result = rec.Code, rec.Header().Get("Content-Type"), rec.Body.Bytes()
+	job.Status, job.ContentType, job.Result = res.Status, res.Header.Get("Content-Type"), res.Body
 	job.Body = nil // the report numbers need not be kept once processed
 	if err := s.saveJob(ctx, id, job, false); err != nil {
 		s.log.Error().Err(err).Str("job", id).Msg("record async result")

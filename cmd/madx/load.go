@@ -10,7 +10,6 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/madx-project/madx/conformance"
+	"github.com/madx-project/madx/internal/inprocess"
 )
 
 func load(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -58,7 +58,7 @@ func load(ctx context.Context, args []string, getenv func(string) string, stdout
 	if err != nil {
 		return err
 	}
-	l.client, l.base = inProcessClient(h), base
+	l.client, l.base = inprocess.Client(h), base
 	return l.loadPaths(ctx, fset.Args())
 }
 
@@ -70,19 +70,6 @@ type loader struct {
 	token  string
 	out    io.Writer
 }
-
-// inProcessClient sends requests straight to h, without a socket.
-func inProcessClient(h http.Handler) *http.Client {
-	return &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, r)
-		return rec.Result(), nil
-	})}
-}
-
-type roundTripFunc func(*http.Request) (*http.Response, error)
-
-func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // item is one resource to load.
 type item struct {
