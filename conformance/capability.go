@@ -59,6 +59,12 @@ type capResource struct {
 	UpdateCreate      bool             `json:"updateCreate"`
 	ConditionalDelete string           `json:"conditionalDelete,omitempty"`
 	SearchParam       []capSearchParam `json:"searchParam,omitempty"`
+	Operation         []capOperation   `json:"operation,omitempty"`
+}
+
+type capOperation struct {
+	Name       string `json:"name"`
+	Definition string `json:"definition"`
 }
 
 type capSearchParam struct {
@@ -96,6 +102,9 @@ func CapabilityStatement(o CapabilityOptions) ([]byte, error) {
 		}
 		for _, p := range append(CommonSearchParams(), spec.SearchParams...) {
 			r.SearchParam = append(r.SearchParam, capSearchParam{Name: p.Name, Definition: p.Definition, Type: p.Type})
+		}
+		for _, op := range spec.Operations {
+			r.Operation = append(r.Operation, capOperation{Name: op.Name, Definition: op.Definition})
 		}
 		rest.Resource = append(rest.Resource, r)
 	}

@@ -50,6 +50,24 @@ type ResourceSpec struct {
 	// SearchParams are the search parameters served on the type (besides
 	// CommonSearchParams); the server compiles each from this table.
 	SearchParams []SearchParam
+	// Operations are the FHIR operations served on the type.
+	Operations []Operation
+}
+
+// Operation is a FHIR operation served on a type, at the type level
+// (POST [base]/Type/$name) and the instance level (POST
+// [base]/Type/[id]/$name).
+type Operation struct {
+	Name       string // without the $
+	Definition string // the canonical OperationDefinition
+}
+
+// Validate is FHIR R4's $validate (resource-operation-validate.html).
+var Validate = Operation{Name: "validate", Definition: "http://hl7.org/fhir/OperationDefinition/Resource-validate"}
+
+// OperationRoutes returns the routes of an operation on a type.
+func OperationRoutes(typ string, op Operation) []Route {
+	return []Route{{"POST", "/" + typ + "/$" + op.Name}, {"POST", "/" + typ + "/:id/$" + op.Name}}
 }
 
 // SearchParam is one search parameter: its FHIR name and type, and the
@@ -147,10 +165,12 @@ func Resources() []ResourceSpec {
 	crud := []Interaction{Read, VRead, Update, Delete, HistoryInstance, Create, SearchType, HistoryType}
 	return []ResourceSpec{
 		{Type: "Measure", Profile: "https://profiles.ihe.net/QRPH/mADX/StructureDefinition/mADX-Measure", Interactions: crud,
+			Operations:    []Operation{Validate},
 			Documentation: "Aggregate Report Definitions: Retrieve Aggregate Report Definition [QRPH-59].",
 			SearchParams: append(definitionParams("Measure"), param("Measure", "title", "string", "token:title"),
 				param("Measure", "identifier", "token", "token:identifier"), param("Measure", "publisher", "string", "token:publisher"))},
 		{Type: "MeasureReport", Profile: "https://profiles.ihe.net/QRPH/mADX/StructureDefinition/mADX-MeasureReport", Interactions: crud,
+			Operations:    []Operation{Validate},
 			Documentation: "Aggregate Reports: Send Aggregate Report [QRPH-58].",
 			SearchParams: []SearchParam{
 				param("MeasureReport", "measure", "reference", "measure"), param("MeasureReport", "subject", "reference", "subject"),

@@ -171,6 +171,12 @@ func (s *Server) routes() *gin.Engine {
 				}
 			}
 		}
+		for _, op := range spec.Operations {
+			h := s.handle(s.guard(spec.Type, "", s.operation(op)))
+			for _, rt := range conformance.OperationRoutes(spec.Type, op) {
+				g.Handle(rt.Method, rt.Path, h)
+			}
+		}
 		for _, in := range conformance.NotImplemented() {
 			for _, rt := range conformance.Routes(spec.Type, in) {
 				g.Handle(rt.Method, rt.Path, s.handle(notImplemented(in)))
@@ -229,6 +235,17 @@ func (s *Server) interaction(in conformance.Interaction) handlerFunc {
 		return s.asyncable(s.bundle)
 	}
 	return notImplemented(in)
+}
+
+// operation maps an operation to its handler.
+func (s *Server) operation(op conformance.Operation) handlerFunc {
+	switch op.Name {
+	case conformance.Validate.Name:
+		return s.validateOp
+	}
+	return func(c *gin.Context) (*answer, error) {
+		return nil, oo.Errorf(http.StatusNotImplemented, oo.NotSupported, "", "The operation $%s is not implemented by this server.", op.Name)
+	}
 }
 
 // asyncable lets a write be submitted with Prefer: respond-async.

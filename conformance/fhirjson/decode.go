@@ -342,7 +342,11 @@ func (d *decoder) member(msg unsafe.Pointer, mi *msgInfo, k *keyInfo, base int) 
 			}
 		}
 	default:
-		if d.wantObject() {
+		switch {
+		case !d.wantObject():
+		case isContainedAny(fi):
+			d.containedAny(d.mutable(msg, mi, fi), cm)
+		default:
 			d.complex(d.mutable(msg, mi, fi), fi, cm)
 		}
 	}

@@ -131,13 +131,13 @@ type fieldKind uint8
 
 const (
 	fieldPlain        fieldKind = iota
-	fieldContainedAny           // DomainResource.contained, a resource packed in Any
+	fieldContainedAny           // DomainResource.contained or Parameters.parameter.resource: a resource packed in Any
 	fieldBundleEntry            // Bundle.entry
 )
 
 func fieldKindOf(f protoreflect.FieldDescriptor) fieldKind {
 	switch {
-	case f.JSONName() == "contained" && f.Message() != nil && f.Message().FullName() == "google.protobuf.Any":
+	case (f.JSONName() == "contained" || f.JSONName() == "resource") && f.Message() != nil && f.Message().FullName() == "google.protobuf.Any":
 		return fieldContainedAny
 	case f == bundleEntryFD:
 		return fieldBundleEntry

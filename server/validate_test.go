@@ -1,0 +1,96 @@
+package server_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// TestValidateOperation: $validate runs the write pipeline short of the
+// commit, at the type and instance level, for MeasureReport and Measure,
+// with the resource as the body or inside Parameters; it answers 200 with
+// the same issues a write would get, and stores nothing.
+func TestValidateOperation(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, c *client) {
+		c.loadDefinitions()
+		good := testdata(t, "madx/reports/MeasureReport-mADX-MeasureReport-example.json")
+		bad := []byte(strings.Replace(string(good), `"code":"QRPH_mADX_ART1_N"`, `"code":"NO_SUCH_GROUP"`, 1))
+		if string(bad) == string(good) {
+			t.Fatal("the test report has no group code to spoil")
+		}
+		measure := testdata(t, "madx/definitions/Measure-madx-hiv-indicator-example.json")
+		params := `{"resourceType":"Parameters","parameter":[{"name":"mode","valueCode":"create"},{"name":"resource","resource":` + string(bad) + `}]}`
+		for _, tc := range []struct {
+			name, path string
+			body       []byte
+			// severity of the first issue; expr, when set, is one of the expressions
+			severity, expr string
+		}{
+			{"valid report, type level", "/MeasureReport/$validate", good, "warning", ""},
+			{"invalid report, type level", "/MeasureReport/$validate", bad, "fatal", "MeasureReport.group[0].code"},
+			{"invalid report in Parameters", "/MeasureReport/$validate", []byte(params), "fatal", "MeasureReport.group[0].code"},
+			{"invalid report, instance level", "/MeasureReport/mADX-MeasureReport-example/$validate", bad, "fatal", "MeasureReport.group[0].code"},
+			{"id mismatch at instance level", "/MeasureReport/other-id/$validate", good, "fatal", "MeasureReport.id"},
+			{"Measure", "/Measure/$validate", measure, "information", ""},
+			{"a Location where a Measure is expected", "/Measure/$validate", testdata(t, "madx/definitions/Location-HealthPost1.json"), "fatal", ""},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				r := c.do("POST", tc.path, tc.body)
+				if r.status != http.StatusOK {
+					t.Fatalf("status %d, want 200 (validation performed): %s", r.status, r)
+				}
+				m := r.json(t)
+				if m["resourceType"] != "OperationOutcome" {
+					t.Fatalf("not an OperationOutcome: %s", r)
+				}
+				first := m["issue"].([]any)[0].(map[string]any)
+				if first["severity"] != tc.severity {
+					t.Errorf("first issue %v, want severity %s: %s", first, tc.severity, r)
+				}
+				if tc.expr != "" && !strings.Contains(strings.Join(expressions(m), " "), tc.expr) {
+					t.Errorf("expressions %v, want one naming %s", expressions(m), tc.expr)
+				}
+			})
+		}
+		if r := c.do("GET", "/MeasureReport?_summary=count", nil); !strings.Contains(r.String(), `"total":0`) {
+			t.Errorf("$validate stored something: %s", r)
+		}
+		if r := c.do("POST", "/MeasureReport/$validate?mode=sideways", good); r.status != http.StatusBadRequest {
+			t.Errorf("unknown mode: %d, want 400: %s", r.status, r)
+		}
+		if r := c.do("POST", "/MeasureReport/$validate", []byte("{not json")); r.status != http.StatusBadRequest {
+			t.Errorf("unreadable body: %d, want 400 (validation not performed): %s", r.status, r)
+		}
+	})
+}
+
+// TestValidateChecksRights: $validate as facility A of a report over
+// facility B's stored report says the write would be forbidden, as the
+// write itself would.
+func TestValidateChecksRights(t *testing.T) {
+	k := newTokenKit(t)
+	forEachSecuredEngine(t, k.security(), func(t *testing.T, c *client) {
+		loadDefinitionsAs(c, k.admin())
+		hpB := k.token(k.claims("healthpost-2", "system/MeasureReport.write", "Location/HealthPost2"))
+		hpA := k.token(k.claims("healthpost-1", "system/MeasureReport.write", "Location/HealthPost1"))
+		if r := c.do("PUT", "/MeasureReport/b-1", report(t, "b-1", "HealthPost2", 3), "Authorization", "Bearer "+hpB); r.status != http.StatusCreated {
+			t.Fatalf("B's own report: %d %s", r.status, r)
+		}
+		for _, tc := range []struct{ name, path string }{
+			{"update over B's report", "/MeasureReport/b-1/$validate"},
+			{"delete of B's report", "/MeasureReport/b-1/$validate?mode=delete"},
+		} {
+			body := report(t, "b-1", "HealthPost1", 7)
+			if strings.Contains(tc.path, "delete") {
+				body = nil
+			}
+			r := c.do("POST", tc.path, body, "Authorization", "Bearer "+hpA)
+			if r.status != http.StatusOK || !strings.Contains(r.String(), `"forbidden"`) || !strings.Contains(r.String(), "HealthPost2") {
+				t.Errorf("%s: want 200 with a forbidden issue naming HealthPost2: %d %s", tc.name, r.status, r)
+			}
+		}
+		if r := c.do("POST", "/MeasureReport/$validate", report(t, "x", "HealthPost1", 8), "Authorization", "Bearer "+hpA); !strings.Contains(r.String(), `"warning"`) || strings.Contains(r.String(), `"forbidden"`) {
+			t.Errorf("A's own new report: %d %s", r.status, r)
+		}
+	})
+}
