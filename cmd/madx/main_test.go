@@ -196,7 +196,7 @@ func TestUsage(t *testing.T) {
 // TestCommandHelpExitsZero: `madx COMMAND --help` (and -h) prints the
 // command's flags and succeeds; it is not "flag: help requested" (issue 11).
 func TestCommandHelpExitsZero(t *testing.T) {
-	for _, cmd := range []string{"serve", "load", "conformance", "bench", "token"} {
+	for _, cmd := range []string{"serve", "load", "validate", "conformance", "bench", "token"} {
 		for _, h := range []string{"--help", "-h"} {
 			var out strings.Builder
 			if err := run(context.Background(), []string{cmd, h}, func(string) string { return "" }, io.Discard, &out); err != nil {

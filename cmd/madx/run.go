@@ -14,6 +14,8 @@ Usage:
   madx serve [flags]          run the FHIR server (embedded SQLite unless --mongodb-uri)
   madx load [flags] PATH...   load definitions (Measure, ValueSet, CodeSystem, Location,
                               Organization; files, directories or Bundles) into the store
+  madx validate [flags] FILE... check reports or definitions as the server would, storing
+                              nothing (--definitions DIR: offline, against those definitions)
   madx conformance --base URL run the IHE mADX conformance kit against any FHIR server
   madx bench --base URL       load-test a FHIR server with generated mADX reports (loopback)
   madx token [flags]          mint a signed development token (scopes, facilities)
@@ -48,6 +50,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return serve(ctx, args[1:], getenv, stdout, stderr)
 	case "load":
 		return load(ctx, args[1:], getenv, stdout, stderr)
+	case "validate":
+		return validateCmd(ctx, args[1:], getenv, stdout, stderr)
 	case "conformance":
 		return conformanceCmd(ctx, args[1:], getenv, stdout, stderr)
 	case "bench":

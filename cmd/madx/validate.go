@@ -1,0 +1,232 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/madx-project/madx/conformance"
+	"github.com/madx-project/madx/internal/inprocess"
+	"github.com/madx-project/madx/store"
+	"github.com/madx-project/madx/store/sqlite"
+)
+
+// validateCmd is `madx validate FILE...`: each resource goes to $validate,
+// the write pipeline short of the commit, of an embedded server over the
+// definitions of --definitions (or of a data dir), or of a running server
+// (--server). A sender can check its reports before the deadline with no
+// server at all.
+func validateCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var (
+		sc       storeConfig
+		defsDir  string
+		srvURL   string
+		token    string
+		logLevel string
+	)
+	fset := flag.NewFlagSet("madx validate", flag.ContinueOnError)
+	fset.SetOutput(stderr)
+	sc.register(fset, getenv)
+	fset.StringVar(&defsDir, "definitions", "", "file or directory of definitions (Measure, ValueSet, CodeSystem, Location, Organization) to validate against, in a temporary store; without it the store of --data-dir or --mongodb-uri is used")
+	fset.StringVar(&srvURL, "server", getenv("MADX_SERVER"), "FHIR base URL of a running server whose $validate to use instead (MADX_SERVER)")
+	fset.StringVar(&token, "token", getenv("MADX_TOKEN"), "bearer token for --server (MADX_TOKEN)")
+	fset.StringVar(&logLevel, "log-level", envOr(getenv, "MADX_LOG_LEVEL", "warn"), "log level of the embedded server (MADX_LOG_LEVEL)")
+	if err := fset.Parse(args); err != nil {
+		return usageError(err)
+	}
+	if fset.NArg() == 0 {
+		return fmt.Errorf("%w: madx validate needs at least one file", errUsage)
+	}
+	v := &validator{out: stdout, token: token}
+	if srvURL != "" {
+		v.client, v.base = &http.Client{}, strings.TrimSuffix(srvURL, "/")
+		return v.validatePaths(ctx, fset.Args())
+	}
+	log, err := newLogger(stderr, logLevel)
+	if err != nil {
+		return err
+	}
+	var st store.Store
+	if defsDir != "" {
+		dir, err := os.MkdirTemp("", "madx-validate-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		if st, err = sqlite.Open(ctx, sqlite.Options{Dir: dir}); err != nil {
+			return fmt.Errorf("open a temporary store: %w", err)
+		}
+	} else if st, err = sc.open(ctx, log); err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	defer st.Close()
+	const base = "http://madx.invalid/fhir"
+	h, err := newHandler(st, log, handlerOptions{baseURL: base, basePath: "/fhir", maxBody: 1 << 30, maxBundleEntries: 1 << 20})
+	if err != nil {
+		return err
+	}
+	v.client, v.base = inprocess.Client(h), base
+	if defsDir != "" {
+		// The definitions' own problems are the loader's to tell.
+		l := &loader{client: v.client, base: base, out: io.Discard}
+		if err := l.loadPaths(ctx, []string{defsDir}); err != nil {
+			l.out = stderr
+			_ = l.loadPaths(ctx, []string{defsDir})
+			return fmt.Errorf("--definitions %s: %w", defsDir, err)
+		}
+	}
+	return v.validatePaths(ctx, fset.Args())
+}
+
+// validator sends resources to a server's $validate.
+type validator struct {
+	client *http.Client
+	base   string
+	token  string
+	out    io.Writer
+}
+
+// validateItem is one resource of a file: the file itself, or an entry of a
+// JSON Bundle.
+type validateItem struct {
+	where, typ, contentType string
+	body                    []byte
+}
+
+func (v *validator) validatePaths(ctx context.Context, paths []string) error {
+	invalid := 0
+	for _, p := range paths {
+		items, err := validateItems(p)
+		if err != nil {
+			fmt.Fprintf(v.out, "%s: FAILED: %v\n", p, err)
+			invalid++
+			continue
+		}
+		for _, it := range items {
+			ok, err := v.validate(ctx, it)
+			if err != nil {
+				fmt.Fprintf(v.out, "%s: FAILED: %v\n", it.where, err)
+				invalid++
+			} else if !ok {
+				invalid++
+			}
+		}
+	}
+	if invalid > 0 {
+		return fmt.Errorf("%d resource(s) or file(s) are not valid", invalid)
+	}
+	return nil
+}
+
+// validateItems reads a file: a JSON or XML resource, or the entries of a
+// JSON Bundle, each validated on its own.
+func validateItems(file string) ([]validateItem, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	if strings.EqualFold(filepath.Ext(file), ".xml") {
+		typ := xmlRoot(b)
+		if typ == "" {
+			return nil, fmt.Errorf("no FHIR resource element found")
+		}
+		return []validateItem{{where: file, typ: typ, contentType: conformance.MediaFHIRXML, body: b}}, nil
+	}
+	var head struct {
+		ResourceType string `json:"resourceType"`
+		Entry        []struct {
+			Resource json.RawMessage `json:"resource"`
+		} `json:"entry"`
+	}
+	if err := json.Unmarshal(b, &head); err != nil {
+		return nil, fmt.Errorf("not JSON: %v", err)
+	}
+	if head.ResourceType != "Bundle" {
+		return []validateItem{{where: file, typ: head.ResourceType, contentType: conformance.MediaFHIRJSON, body: b}}, nil
+	}
+	var out []validateItem
+	for i, e := range head.Entry {
+		var r struct {
+			ResourceType string `json:"resourceType"`
+		}
+		if err := json.Unmarshal(e.Resource, &r); err != nil || r.ResourceType == "" {
+			return nil, fmt.Errorf("Bundle.entry[%d] carries no resource", i)
+		}
+		out = append(out, validateItem{where: fmt.Sprintf("%s#Bundle.entry[%d]", file, i), typ: r.ResourceType, contentType: conformance.MediaFHIRJSON, body: e.Resource})
+	}
+	return out, nil
+}
+
+// xmlRoot is the local name of the first element of a FHIR XML document.
+func xmlRoot(b []byte) string {
+	for s := string(b); ; {
+		i := strings.IndexByte(s, '<')
+		if i < 0 || i+1 >= len(s) {
+			return ""
+		}
+		s = s[i+1:]
+		if s[0] == '?' || s[0] == '!' {
+			continue
+		}
+		end := strings.IndexAny(s, " \t\r\n/>")
+		if end < 0 {
+			return ""
+		}
+		name := s[:end]
+		if _, local, ok := strings.Cut(name, ":"); ok {
+			name = local
+		}
+		return name
+	}
+}
+
+// validate posts one resource to $validate and prints its OperationOutcome;
+// ok is false when it holds an error or a fatal issue.
+func (v *validator) validate(ctx context.Context, it validateItem) (bool, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, v.base+"/"+it.typ+"/$validate", bytes.NewReader(it.body))
+	if err != nil {
+		return false, err
+	}
+	req.Header.Set("Content-Type", it.contentType)
+	req.Header.Set("Accept", conformance.MediaFHIRJSON)
+	if v.token != "" {
+		req.Header.Set("Authorization", "Bearer "+v.token)
+	}
+	resp, err := v.client.Do(req)
+	if err != nil {
+		return false, err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	var outcome struct {
+		Issue []struct {
+			Severity string `json:"severity"`
+		} `json:"issue"`
+	}
+	if err := json.Unmarshal(body, &outcome); err != nil {
+		return false, fmt.Errorf("%s answered %d with no OperationOutcome", v.base, resp.StatusCode)
+	}
+	ok := resp.StatusCode == http.StatusOK
+	for _, is := range outcome.Issue {
+		if is.Severity == "error" || is.Severity == "fatal" {
+			ok = false
+		}
+	}
+	verdict := "valid"
+	if !ok {
+		verdict = "NOT VALID"
+	}
+	var pretty bytes.Buffer
+	if json.Indent(&pretty, body, "  ", "  ") != nil {
+		pretty.Write(body)
+	}
+	fmt.Fprintf(v.out, "%s: %s %s\n  %s\n", it.where, it.typ, verdict, pretty.String())
+	return ok, nil
+}
