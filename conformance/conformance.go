@@ -106,6 +106,10 @@ func definitionParams(typ string) []SearchParam {
 	}
 }
 
+// ValidatedAgainstParam is madx's search parameter on the Measure version
+// that validated a stored report, as url|version (docs/validation.md).
+const ValidatedAgainstParam = "https://github.com/madx-project/madx/fhir/SearchParameter/MeasureReport-validated-against"
+
 // Route is one HTTP route an interaction is served on; Path is relative to
 // the FHIR base and uses gin's ":name" parameters.
 type Route struct {
@@ -177,6 +181,7 @@ func Resources() []ResourceSpec {
 				param("MeasureReport", "reporter", "reference", "token:reporter"), param("MeasureReport", "period", "date", "period"),
 				param("MeasureReport", "status", "token", "status"), param("MeasureReport", "date", "date", "date"),
 				param("MeasureReport", "identifier", "token", "token:identifier"),
+				{Name: "validated-against", Type: "token", Target: "token:validated-against", Definition: ValidatedAgainstParam},
 			}},
 		{Type: "ValueSet", Interactions: crud, Documentation: "Value sets that Measure.relatedArtifact names for stratifier values.",
 			SearchParams: definitionParams("ValueSet")},

@@ -75,15 +75,75 @@ func (p *Pipeline) checkReport(ctx context.Context, r *mrpb.MeasureReport, pr *P
 	if err != nil {
 		return nil, err
 	}
+	pr.Index.ReportKey = measures.ReportKey(r, subject)
 	issues := cm.def.Check(r, sn.registry)
+	if oo.HasProblems(issues) && !strings.Contains(canonical, "|") {
+		cm, issues = p.resubmission(ctx, sn, r, pr.Index.ReportKey, cm, issues)
+	}
 	if p.opts.Validation.StrictTerminology {
 		issues = append(issues, oo.Problems(cm.issues)...)
 	}
 	if subject.Reference != "" {
 		pr.Index.Subject = subject.Reference
 	}
-	pr.Index.ReportKey = measures.ReportKey(r, subject)
+	// Searchable as a token: validated-against=url|version, url| for any
+	// version, or the version alone.
+	url, version := cm.def.Measure()
+	pr.Index.Tokens = append(pr.Index.Tokens, ValidatedAgainst+"="+url+"|"+version)
+	if version != "" {
+		pr.Index.Tokens = append(pr.Index.Tokens, ValidatedAgainst+".value="+version)
+	}
 	return issues, nil
+}
+
+// ValidatedAgainst is the index token (and search parameter) that pins a
+// stored report to the Measure version that validated it: url|version.
+const ValidatedAgainst = "validated-against"
+
+// resubmission is the rule for a report that names its Measure without a
+// version and fails the current one (docs/validation.md): when it corrects
+// a stored report (same measure, subject and period), it is checked against
+// the version that validated the stored one, so that publishing a new
+// version does not turn away corrections of periods reported under the old
+// one. It passes only if that version accepts it, with a warning naming
+// both versions; otherwise the current version's issues stand.
+func (p *Pipeline) resubmission(ctx context.Context, sn *snapshot, r *mrpb.MeasureReport, key string, cur *compiledMeasure, issues []oo.Issue) (*compiledMeasure, []oo.Issue) {
+	pinned, err := p.pinnedMeasure(ctx, key)
+	url, version := cur.def.Measure()
+	if err != nil || pinned == "" || pinned == url+"|"+version {
+		return cur, issues
+	}
+	old, err := sn.measure(ctx, pinned)
+	if err != nil {
+		return cur, issues
+	}
+	oldIssues := old.def.Check(r, sn.registry)
+	if oo.HasProblems(oldIssues) {
+		return cur, issues
+	}
+	_, oldVersion := old.def.Measure()
+	return old, append(oldIssues, oo.Issuef(oo.SeverityWarning, oo.BusinessRule, "MeasureReport.measure",
+		"This report corrects a stored report that version %s of %s validated, so it was checked against that version; it does not meet the current version %s. Name the version in MeasureReport.measure (%s|%s) to choose one.",
+		oldVersion, url, version, url, version))
+}
+
+// pinnedMeasure is the url|version that validated the stored report
+// holding key, or "".
+func (p *Pipeline) pinnedMeasure(ctx context.Context, key string) (string, error) {
+	holders, err := p.opts.Store.ReportKeyHolders(ctx, []string{key})
+	if err != nil || holders[key] == "" {
+		return "", err
+	}
+	cur, err := p.opts.Store.Read(ctx, "MeasureReport", holders[key])
+	if err != nil {
+		return "", err
+	}
+	for _, t := range cur.Index.Tokens {
+		if v, ok := strings.CutPrefix(t, ValidatedAgainst+"="); ok && strings.Contains(v, "|") {
+			return v, nil
+		}
+	}
+	return "", nil
 }
 
 // applyReportKey applies the resubmission rule (docs/validation.md) given
