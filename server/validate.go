@@ -121,4 +121,3 @@ func validatedWhat(in pipeline.Intent) string {
 	}
 	return "The " + in.Type
 }
-
