@@ -156,8 +156,7 @@ func (s *Server) routes() *gin.Engine {
 	g.GET("/metadata", s.handle(s.metadata))
 	g.GET("/_async/:id", s.handle(s.guard("", "", s.asyncStatus)))
 	g.GET("/_async/:id/result", s.handle(s.guard("", "", s.asyncResult)))
-	s.auditRoutes(g)
-	for _, spec := range conformance.Resources() {
+	for _, spec := range append(conformance.Resources(), conformance.ReadOnlyResources()...) {
 		for _, in := range spec.Interactions {
 			h := s.guard(spec.Type, in, s.interaction(in))
 			for _, rt := range conformance.Routes(spec.Type, in) {
@@ -255,7 +254,7 @@ func (s *Server) noRoute(c *gin.Context) (*answer, error) {
 			"Nothing is served at %s; the FHIR API is at %s/.", p, s.opts.BasePath)
 	}
 	typ := strings.SplitN(rel, "/", 2)[0]
-	if typ != "" && typ[0] >= 'A' && typ[0] <= 'Z' && !knownType(typ) {
+	if typ != "" && typ[0] >= 'A' && typ[0] <= 'Z' && !knownType(typ) && typ != auditType {
 		return nil, oo.Errorf(http.StatusNotFound, oo.NotSupported, "",
 			"Resource type %q is not supported by this server; it serves %s.", typ, strings.Join(servedTypes(), ", "))
 	}
