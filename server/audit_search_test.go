@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -124,5 +125,47 @@ func TestAuditEventSearch(t *testing.T) {
 				t.Errorf("empty search: total %v, %d entries; want total 0", p.Total, len(p.Entry))
 			}
 		})
+	})
+}
+
+// TestRefusedWritesWithoutRouteAreAudited: a PATCH (501) and a write to a
+// type the server does not serve (404) leave an AuditEvent with a failure
+// outcome, like every other write attempt (issue 11, defect 11).
+func TestRefusedWritesWithoutRouteAreAudited(t *testing.T) {
+	k := newTokenKit(t)
+	forEachSecuredEngine(t, k.security(), func(t *testing.T, c *client) {
+		admin := k.admin()
+		hp1 := k.token(k.claims("healthpost-1", "system/MeasureReport.write", "Location/HealthPost1"))
+		for _, tc := range []struct {
+			name, method, path, token string
+			status                    int
+			subtype, entity           string
+		}{
+			{"PATCH", "PATCH", "/MeasureReport/x1", hp1, http.StatusNotImplemented, "patch", "MeasureReport/x1"},
+			{"PUT to an unserved type", "PUT", "/Patient/p1", hp1, http.StatusNotFound, "update", "Patient/p1"},
+			{"POST to an unserved type", "POST", "/Patient", hp1, http.StatusNotFound, "create", "Patient"},
+			{"DELETE of an unserved type", "DELETE", "/Patient/p2", admin, http.StatusNotFound, "delete", "Patient/p2"},
+			{"PUT to the audit trail", "PUT", "/AuditEvent/e1", admin, http.StatusMethodNotAllowed, "update", "AuditEvent/e1"},
+			{"PUT to an unserved type without a token", "PUT", "/Patient/p3", "", http.StatusUnauthorized, "update", "Patient/p3"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				id := "req-" + strings.ReplaceAll(tc.name, " ", "-")
+				h := []string{"X-Request-Id", id}
+				if tc.token != "" {
+					h = append(h, "Authorization", "Bearer "+tc.token)
+				}
+				wantOutcome(t, c.do(tc.method, tc.path, []byte(`{"resourceType":"Patient","id":"p1"}`), h...), tc.status)
+				p := searchAudit(t, c, "/AuditEvent?entity="+tc.entity, admin)
+				var got []string
+				for _, e := range p.Entry {
+					if strings.HasSuffix(e.Resource.OutcomeDesc, "request id "+id) {
+						got = append(got, e.Resource.Outcome+" "+e.Resource.Subtype[0].Code)
+					}
+				}
+				if diff := cmp.Diff([]string{"4 " + tc.subtype}, got); diff != "" {
+					t.Errorf("AuditEvents of the attempt (-want +got):\n%s", diff)
+				}
+			})
+		}
 	})
 }

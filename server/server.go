@@ -147,8 +147,8 @@ func (s *Server) routes() *gin.Engine {
 	e.RedirectFixedPath = false
 	e.ContextWithFallback = true
 	e.Use(s.requestLog, s.recover)
-	e.NoRoute(s.handle(s.noRoute))
-	e.NoMethod(s.handle(s.noMethod))
+	e.NoRoute(s.handle(s.unrouted(s.noRoute)))
+	e.NoMethod(s.handle(s.unrouted(s.noMethod)))
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 
@@ -169,8 +169,10 @@ func (s *Server) routes() *gin.Engine {
 			}
 		}
 		for _, in := range conformance.NotImplemented() {
+			// Guarded like the served interactions, so that a PATCH, a
+			// write attempt, is audited (issue 11).
 			for _, rt := range conformance.Routes(spec.Type, in) {
-				g.Handle(rt.Method, rt.Path, s.handle(notImplemented(in)))
+				g.Handle(rt.Method, rt.Path, s.handle(s.guard(spec.Type, in, notImplemented(in))))
 			}
 		}
 	}
@@ -244,6 +246,37 @@ func notImplemented(in conformance.Interaction) handlerFunc {
 			"The %s interaction (%s %s) is not implemented by this server; see %s/metadata for what it serves.",
 			in, c.Request.Method, c.Request.URL.Path, "[base]")
 	}
+}
+
+// unrouted audits a write attempt that no route serves (a PUT to a type
+// this server does not serve, a POST to an instance): every write attempt
+// leaves an AuditEvent, whatever the answer (issue 11). The caller is
+// authenticated for the record; no scope is checked, since no scope makes
+// the path served.
+func (s *Server) unrouted(h handlerFunc) handlerFunc {
+	return func(c *gin.Context) (*answer, error) {
+		in, write := methodInteraction(c.Request.Method)
+		under := strings.HasPrefix(c.Request.URL.Path, s.opts.BasePath+"/") || c.Request.URL.Path == s.opts.BasePath
+		if !write || !under {
+			return h(c)
+		}
+		return s.guard("", in, h)(c)
+	}
+}
+
+// methodInteraction is the write interaction an HTTP method attempts.
+func methodInteraction(method string) (conformance.Interaction, bool) {
+	switch method {
+	case http.MethodPut:
+		return conformance.Update, true
+	case http.MethodPost:
+		return conformance.Create, true
+	case http.MethodDelete:
+		return conformance.Delete, true
+	case http.MethodPatch:
+		return conformance.Patch, true
+	}
+	return "", false
 }
 
 func (s *Server) noRoute(c *gin.Context) (*answer, error) {
