@@ -129,7 +129,7 @@ func TestFeedsShowReadableTypesOnly(t *testing.T) {
 		}
 
 		t.Run("XML with a job stored", func(t *testing.T) {
-			for _, tok := range []string{admin, hp1} {
+			for _, tok := range []string{admin, hp1, district} {
 				r := c.do("GET", "/_history?_count=1000", nil, "Accept", "application/fhir+xml", "Authorization", "Bearer "+tok)
 				if r.status != http.StatusOK || !strings.Contains(string(r.body), "<Bundle") {
 					t.Errorf("XML feed: %d %s", r.status, r)
