@@ -21,27 +21,26 @@ func feedTypes() []string {
 // (the rule of read and search). The store applies both, so pages stay
 // full and their cursors right.
 func (s *Server) limitFeed(ctx context.Context, q *store.HistoryQuery) error {
-	p, ok := auth.FromContext(ctx)
-	if !ok && !s.opts.Security.enabled() {
-		p, ok = auth.Anonymous(), true
-	}
 	q.Types = []string{}
+	p, ok := auth.FromContext(ctx)
+	if !ok {
+		if s.opts.Security.enabled() {
+			return nil // nobody authenticated: nothing to show
+		}
+		p = auth.Anonymous()
+	}
 	for _, t := range feedTypes() {
-		if ok && (q.Type == "" || q.Type == t) && (p.Allows(t, auth.Read) || p.Allows(t, auth.Search)) {
+		if (q.Type == "" || q.Type == t) && (p.Allows(t, auth.Read) || p.Allows(t, auth.Search)) {
 			q.Types = append(q.Types, t)
 		}
 	}
-	if ok && (p.AllFacilities() || p.HasScope(auth.ScopeJurisdictionRead)) {
-		return nil
-	}
-	q.Subjects = map[string][]string{"MeasureReport": {}}
-	if !ok {
+	if p.AllFacilities() || p.HasScope(auth.ScopeJurisdictionRead) {
 		return nil
 	}
 	sn, err := s.snapshotOf(ctx)
 	if err != nil {
 		return err
 	}
-	q.Subjects["MeasureReport"] = sn.graph.coveredLocations(p.Rights)
+	q.Subjects = map[string][]string{"MeasureReport": sn.graph.coveredLocations(p.Rights)}
 	return nil
 }
