@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"encoding/json"
+	"slices"
 	"time"
 )
 
@@ -78,7 +79,8 @@ type capInteraction struct {
 }
 
 // CapabilityStatement renders the CapabilityStatement (FHIR JSON) of a
-// server that serves exactly Resources() and SystemInteractions().
+// server that serves exactly Resources(), ReadOnlyResources() and
+// SystemInteractions().
 func CapabilityStatement(o CapabilityOptions) ([]byte, error) {
 	cs := capabilityStatement{
 		ResourceType: "CapabilityStatement", Status: "active", Kind: "instance",
@@ -94,9 +96,12 @@ func CapabilityStatement(o CapabilityOptions) ([]byte, error) {
 	if o.Security != "" {
 		rest.Security = &capSecurity{Description: o.Security}
 	}
-	for _, spec := range Resources() {
+	for _, spec := range append(Resources(), ReadOnlyResources()...) {
 		r := capResource{Type: spec.Type, Profile: spec.Profile, Documentation: spec.Documentation,
-			Versioning: "versioned-update", ReadHistory: true, UpdateCreate: true}
+			Versioning: "versioned", ReadHistory: slices.Contains(spec.Interactions, VRead), UpdateCreate: slices.Contains(spec.Interactions, Update)}
+		if r.UpdateCreate {
+			r.Versioning = "versioned-update"
+		}
 		for _, in := range spec.Interactions {
 			r.Interaction = append(r.Interaction, capInteraction{Code: string(in)})
 		}

@@ -52,6 +52,9 @@ type ResourceSpec struct {
 	SearchParams []SearchParam
 	// Operations are the FHIR operations served on the type.
 	Operations []Operation
+	// DefaultSort is the _sort a search of the type uses when the client
+	// sends none; empty means _id.
+	DefaultSort string
 }
 
 // Operation is a FHIR operation served on a type, at the type level
@@ -78,8 +81,10 @@ type SearchParam struct {
 	// string, uri.
 	Type string
 	// Target names the index field: "id", "lastUpdated", "url", "version",
-	// "status", "measure", "subject", "period", "date", or "token:<name>"
-	// for a resource's extracted tokens of that name.
+	// "status", "measure", "subject", "period", "date", "token:<name>"
+	// for a resource's extracted system|value tokens of that name, or
+	// "code:<name>" for extracted tokens "<name>=<value>" that a value
+	// matches exactly as written (AuditEvent's agent, entity, outcome).
 	Target string
 	// Definition is the canonical SearchParameter it implements.
 	Definition string
@@ -197,6 +202,25 @@ func Resources() []ResourceSpec {
 			SearchParams: []SearchParam{
 				param("Organization", "identifier", "token", "token:identifier"), param("Organization", "name", "string", "token:name"),
 				param("Organization", "partof", "reference", "token:partof"), param("Organization", "type", "token", "token:type"),
+			}},
+	}
+}
+
+// ReadOnlyResources returns the types served for reading only, in the
+// order the CapabilityStatement lists them after Resources(): the audit
+// trail, which madx writes itself and clients never do. They are not in
+// Resources(), which is the table of what clients may write.
+func ReadOnlyResources() []ResourceSpec {
+	// agent and entity are reference parameters in FHIR; madx matches
+	// them, like the tokens, against what it recorded (the principal's
+	// name, Type/id, a measure or subject), exactly.
+	code := func(name, ptype string) SearchParam { return param("AuditEvent", name, ptype, "code:"+name) }
+	return []ResourceSpec{
+		{Type: "AuditEvent", Interactions: []Interaction{Read, SearchType}, DefaultSort: "-date",
+			Documentation: "The audit trail: one AuditEvent per write attempt, whatever its outcome; read and searched with system/AuditEvent.read.",
+			SearchParams: []SearchParam{
+				param("AuditEvent", "date", "date", "period"), code("agent", "reference"), code("entity", "reference"),
+				code("outcome", "token"), code("action", "token"), code("subtype", "token"),
 			}},
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -46,8 +47,20 @@ func withAudit(ctx context.Context, rec *auditRecord) context.Context {
 }
 
 func (s *Server) newAuditRecord(c *gin.Context, typ string, in conformance.Interaction) *auditRecord {
+	id := c.Param("id")
+	if typ == "" && c.FullPath() == "" {
+		// No route matched (unrouted): the URL still says what the
+		// attempt was about, [base]/Type/id.
+		rel, _ := strings.CutPrefix(c.Request.URL.Path, s.opts.BasePath+"/")
+		if parts := strings.SplitN(rel, "/", 3); isTypeName(parts[0]) {
+			typ = parts[0]
+			if len(parts) > 1 {
+				id = parts[1]
+			}
+		}
+	}
 	rec := &auditRecord{recorded: s.opts.Now().UTC(), interaction: in, method: c.Request.Method, path: c.Request.URL.Path,
-		typ: typ, id: c.Param("id"), requestID: c.GetString(ctxRequestID), address: remoteHost(c.Request)}
+		typ: typ, id: id, requestID: c.GetString(ctxRequestID), address: remoteHost(c.Request)}
 	if job, ok := jobOf(c.Request.Context()); ok {
 		rec.job, rec.address = job, ""
 	}
@@ -135,8 +148,8 @@ func outcomeCode(status int) string {
 	switch {
 	case status < 400:
 		return "0" // success
-	case status < 500:
-		return "4" // minor failure: the request was refused
+	case status < 500, status == http.StatusNotImplemented:
+		return "4" // minor failure: the request was refused (501: as not supported)
 	}
 	return "8" // serious failure: the server failed
 }
@@ -146,7 +159,7 @@ func actionCode(in conformance.Interaction, method string) string {
 	switch in {
 	case conformance.Create:
 		return "C"
-	case conformance.Update:
+	case conformance.Update, conformance.Patch:
 		return "U"
 	case conformance.Delete:
 		return "D"

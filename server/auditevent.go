@@ -161,12 +161,20 @@ func formatDay(t time.Time) string {
 
 // index is what AuditEvent search reads without decoding the body: the
 // time in PeriodStart/PeriodEnd, the outcome in Status, and tokens for
-// agent, entity and outcome.
+// agent, entity and outcome (the "code:" parameters of the conformance
+// table, matched exactly).
 func (ev *auditEvent) index() store.Index {
 	x := store.Index{Status: ev.Outcome, PeriodStart: ev.recorded, PeriodEnd: ev.recorded}
 	x.Tokens = append(x.Tokens, "outcome="+ev.Outcome, "action="+ev.Action, "subtype="+ev.Subtype[0].Code)
 	for _, a := range ev.Agent {
 		x.Tokens = append(x.Tokens, "agent="+a.Who.Identifier.Value)
+		if rest, ok := strings.CutPrefix(a.Who.Identifier.Value, "jwt:"); ok {
+			// A bare token subject (agent=healthpost-1) finds the
+			// principal of any trusted issuer.
+			if i := strings.LastIndexByte(rest, '|'); i >= 0 {
+				x.Tokens = append(x.Tokens, "agent="+rest[i+1:])
+			}
+		}
 		if a.AltID != "" {
 			x.Tokens = append(x.Tokens, "agent="+a.AltID)
 		}

@@ -28,8 +28,8 @@ func TestCapabilityStatementMatchesRoutes(t *testing.T) {
 			listed[typ][in.(map[string]any)["code"].(string)] = true
 		}
 	}
-	if len(listed) != len(conformance.Resources()) {
-		t.Errorf("CapabilityStatement lists %d types, the table %d", len(listed), len(conformance.Resources()))
+	if n := len(conformance.Resources()) + len(conformance.ReadOnlyResources()); len(listed) != n {
+		t.Errorf("CapabilityStatement lists %d types, the table %d", len(listed), n)
 	}
 	all := []conformance.Interaction{conformance.Read, conformance.VRead, conformance.Update, conformance.Delete,
 		conformance.HistoryInstance, conformance.HistoryType, conformance.Create, conformance.SearchType, conformance.Patch}

@@ -93,6 +93,11 @@ func searchValues(r *http.Request) (url.Values, error) {
 
 func (s *Server) parseSearch(c *gin.Context, typ string, params url.Values) (*searchRequest, error) {
 	req := &searchRequest{typ: typ, kept: url.Values{}, query: store.Query{Type: typ, Count: defaultCount, Total: true}}
+	if spec, _ := resourceSpec(typ); spec.DefaultSort != "" {
+		if err := req.resultParam("_sort", spec.DefaultSort, nil); err != nil {
+			return nil, err
+		}
+	}
 	known := searchParams(typ)
 	names := make([]string, 0, len(params))
 	for name := range params {
@@ -149,7 +154,7 @@ func (req *searchRequest) resultParam(name, v string, cursor *string) error {
 		req.query.Count = min(n, maxCount)
 	case "_sort":
 		desc := strings.HasPrefix(v, "-")
-		f, ok := sortParams[strings.TrimPrefix(v, "-")]
+		f, ok := sortField(req.typ, strings.TrimPrefix(v, "-"))
 		if !ok || strings.Contains(v, ",") {
 			return badParam(name, "%q is not supported; sort by one of _id, _lastUpdated, period, date, with - for descending.", v)
 		}

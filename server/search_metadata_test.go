@@ -27,7 +27,7 @@ func TestCapabilityStatementSearchParams(t *testing.T) {
 		}
 		want := map[string]string{}
 		var spec conformance.ResourceSpec
-		for _, s := range conformance.Resources() {
+		for _, s := range append(conformance.Resources(), conformance.ReadOnlyResources()...) {
 			if s.Type == typ {
 				spec = s
 			}

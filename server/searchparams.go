@@ -18,14 +18,41 @@ func searchParams(typ string) map[string]conformance.SearchParam {
 	for _, p := range conformance.CommonSearchParams() {
 		out[p.Name] = p
 	}
-	for _, spec := range conformance.Resources() {
-		if spec.Type == typ {
-			for _, p := range spec.SearchParams {
-				out[p.Name] = p
-			}
+	if spec, ok := resourceSpec(typ); ok {
+		for _, p := range spec.SearchParams {
+			out[p.Name] = p
 		}
 	}
 	return out
+}
+
+// resourceSpec is the conformance table's row of a type served for
+// reading, writable or not.
+func resourceSpec(typ string) (conformance.ResourceSpec, bool) {
+	for _, spec := range append(conformance.Resources(), conformance.ReadOnlyResources()...) {
+		if spec.Type == typ {
+			return spec, true
+		}
+	}
+	return conformance.ResourceSpec{}, false
+}
+
+// sortField is the field _sort=name orders a search of typ by: a date
+// parameter of the type sorts by the start of what it searches
+// (AuditEvent's date is its recorded time), else the common names.
+func sortField(typ, name string) (store.Field, bool) {
+	if p, ok := searchParams(typ)[name]; ok && p.Type == "date" {
+		switch p.Target {
+		case "period":
+			return store.FieldPeriodStart, true
+		case "date":
+			return store.FieldDateStart, true
+		case "lastUpdated":
+			return store.FieldLastUpdated, true
+		}
+	}
+	f, ok := sortParams[name]
+	return f, ok
 }
 
 // splitValues splits a parameter value on the commas that separate
@@ -57,7 +84,8 @@ func badParam(name, format string, args ...any) error {
 func (s *Server) compileParam(ctx context.Context, typ string, p conformance.SearchParam, modifier, raw string) (store.Clause, error) {
 	var cl store.Clause
 	allowed := map[string][]string{"string": {"exact", "contains"}, "reference": {"identifier"}}
-	if modifier != "" && !contains(allowed[p.Type], modifier) && !(p.Type == "reference" && isTypeName(modifier)) {
+	_, isCode := strings.CutPrefix(p.Target, "code:")
+	if modifier != "" && (isCode || !contains(allowed[p.Type], modifier) && !(p.Type == "reference" && isTypeName(modifier))) {
 		return cl, oo.Errorf(http.StatusBadRequest, oo.NotSupported, "", "Search parameter %s does not support the modifier :%s on this server.", p.Name, modifier)
 	}
 	for _, v := range splitValues(raw) {
@@ -75,6 +103,10 @@ func (s *Server) compileParam(ctx context.Context, typ string, p conformance.Sea
 
 func (s *Server) compileValue(ctx context.Context, typ string, p conformance.SearchParam, modifier, v string) ([]store.Cond, error) {
 	eq := func(f store.Field, v string) []store.Cond { return []store.Cond{{Field: f, Value: v}} }
+	if name, ok := strings.CutPrefix(p.Target, "code:"); ok {
+		// As recorded: a principal's name, Type/id, a canonical.
+		return eq(store.FieldToken, name+"="+v), nil
+	}
 	tokenName, isToken := strings.CutPrefix(p.Target, "token:")
 	switch p.Type {
 	case "date":

@@ -99,7 +99,7 @@ func (s *Server) guarded(c *gin.Context, typ string, in conformance.Interaction,
 // isWrite tells the interactions an audit record is kept for.
 func isWrite(in conformance.Interaction) bool {
 	switch in {
-	case conformance.Update, conformance.Create, conformance.Delete, conformance.Transaction, conformance.Batch:
+	case conformance.Update, conformance.Patch, conformance.Create, conformance.Delete, conformance.Transaction, conformance.Batch:
 		return true
 	}
 	return false

@@ -149,8 +149,8 @@ func (s *Server) routes() *gin.Engine {
 	e.RedirectFixedPath = false
 	e.ContextWithFallback = true
 	e.Use(s.requestLog, s.recover)
-	e.NoRoute(s.handle(s.noRoute))
-	e.NoMethod(s.handle(s.noMethod))
+	e.NoRoute(s.handle(s.unrouted(s.noRoute)))
+	e.NoMethod(s.handle(s.unrouted(s.noMethod)))
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 
@@ -158,8 +158,7 @@ func (s *Server) routes() *gin.Engine {
 	g.GET("/metadata", s.handle(s.metadata))
 	g.GET("/_async/:id", s.handle(s.guard("", "", s.asyncStatus)))
 	g.GET("/_async/:id/result", s.handle(s.guard("", "", s.asyncResult)))
-	s.auditRoutes(g)
-	for _, spec := range conformance.Resources() {
+	for _, spec := range append(conformance.Resources(), conformance.ReadOnlyResources()...) {
 		for _, in := range spec.Interactions {
 			h := s.guard(spec.Type, in, s.interaction(in))
 			for _, rt := range conformance.Routes(spec.Type, in) {
@@ -178,8 +177,10 @@ func (s *Server) routes() *gin.Engine {
 			}
 		}
 		for _, in := range conformance.NotImplemented() {
+			// Guarded like the served interactions, so that a PATCH, a
+			// write attempt, is audited (issue 11).
 			for _, rt := range conformance.Routes(spec.Type, in) {
-				g.Handle(rt.Method, rt.Path, s.handle(notImplemented(in)))
+				g.Handle(rt.Method, rt.Path, s.handle(s.guard(spec.Type, in, notImplemented(in))))
 			}
 		}
 	}
@@ -266,6 +267,37 @@ func notImplemented(in conformance.Interaction) handlerFunc {
 	}
 }
 
+// unrouted audits a write attempt that no route serves (a PUT to a type
+// this server does not serve, a POST to an instance): every write attempt
+// leaves an AuditEvent, whatever the answer (issue 11). The caller is
+// authenticated for the record; no scope is checked, since no scope makes
+// the path served.
+func (s *Server) unrouted(h handlerFunc) handlerFunc {
+	return func(c *gin.Context) (*answer, error) {
+		in, write := methodInteraction(c.Request.Method)
+		under := strings.HasPrefix(c.Request.URL.Path, s.opts.BasePath+"/") || c.Request.URL.Path == s.opts.BasePath
+		if !write || !under {
+			return h(c)
+		}
+		return s.guard("", in, h)(c)
+	}
+}
+
+// methodInteraction is the write interaction an HTTP method attempts.
+func methodInteraction(method string) (conformance.Interaction, bool) {
+	switch method {
+	case http.MethodPut:
+		return conformance.Update, true
+	case http.MethodPost:
+		return conformance.Create, true
+	case http.MethodDelete:
+		return conformance.Delete, true
+	case http.MethodPatch:
+		return conformance.Patch, true
+	}
+	return "", false
+}
+
 func (s *Server) noRoute(c *gin.Context) (*answer, error) {
 	p := c.Request.URL.Path
 	rel, ok := strings.CutPrefix(p, s.opts.BasePath+"/")
@@ -274,7 +306,7 @@ func (s *Server) noRoute(c *gin.Context) (*answer, error) {
 			"Nothing is served at %s; the FHIR API is at %s/.", p, s.opts.BasePath)
 	}
 	typ := strings.SplitN(rel, "/", 2)[0]
-	if typ != "" && typ[0] >= 'A' && typ[0] <= 'Z' && !knownType(typ) {
+	if typ != "" && typ[0] >= 'A' && typ[0] <= 'Z' && !knownType(typ) && typ != auditType {
 		return nil, oo.Errorf(http.StatusNotFound, oo.NotSupported, "",
 			"Resource type %q is not supported by this server; it serves %s.", typ, strings.Join(servedTypes(), ", "))
 	}

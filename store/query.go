@@ -266,9 +266,32 @@ type HistoryQuery struct {
 	// AtLo and AtHi, when set, keep versions that were current at some
 	// instant between them, inclusive (FHIR _at).
 	AtLo, AtHi time.Time
-	Count      int
+	// Types, when not nil, keeps only the versions of these types: a feed
+	// shows a caller the types it may read and never internal records. An
+	// empty, non-nil Types keeps nothing.
+	Types []string
+	// Subjects, when not nil, keeps of the versions of each type it names
+	// only those whose Index.Subject is one of the listed references (none
+	// when the list is empty); types it does not name are not limited. A
+	// deletion version carries the index of the version it deleted, so it
+	// is kept or dropped with it.
+	Subjects map[string][]string
+	Count    int
 	// After, when set, starts the page after this version (exclusive).
 	After *VersionKey
+}
+
+// Keeps reports whether the version r passes q.Types and q.Subjects: the
+// reference semantics of those filters (Type, Since, At and After are the
+// engines' own range scans).
+func (q HistoryQuery) Keeps(r Resource) bool {
+	if q.Types != nil && !slices.Contains(q.Types, r.Type) {
+		return false
+	}
+	if subjects, limited := q.Subjects[r.Type]; limited && !slices.Contains(subjects, r.Index.Subject) {
+		return false
+	}
+	return true
 }
 
 // VersionKey is the position of a version in a history, which runs newest

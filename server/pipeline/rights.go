@@ -269,21 +269,32 @@ func (p *Pipeline) LimitSearch(ctx context.Context, q *store.Query) error {
 	return nil
 }
 
-// RequireJurisdictionRead guards the change feeds: they list every
-// facility's reports, so a facility-limited caller gets 403 and is pointed
-// to search, which is limited to its own.
-func (p *Pipeline) RequireJurisdictionRead(ctx context.Context, typ string) error {
-	if typ != "" && typ != "MeasureReport" {
-		return nil
-	}
+// LimitFeed restricts a history query to what the caller may read: of
+// types, those it holds a read or search scope for, and MeasureReports
+// about the facilities its madx_subjects cover unless it reads
+// jurisdiction-wide (the rule of read and search). The store applies both,
+// so pages stay full and their cursors right.
+func (p *Pipeline) LimitFeed(ctx context.Context, q *store.HistoryQuery, types []string) error {
+	q.Types = []string{}
 	who, ok := auth.FromContext(ctx)
-	if !p.opts.Secured && !ok {
+	if !ok {
+		if p.opts.Secured {
+			return nil // nobody authenticated: nothing to show
+		}
+		who = auth.Anonymous()
+	}
+	for _, t := range types {
+		if (q.Type == "" || q.Type == t) && (who.Allows(t, auth.Read) || who.Allows(t, auth.Search)) {
+			q.Types = append(q.Types, t)
+		}
+	}
+	if who.AllFacilities() || who.HasScope(auth.ScopeJurisdictionRead) {
 		return nil
 	}
-	if ok && (who.AllFacilities() || who.HasScope(auth.ScopeJurisdictionRead)) {
-		return nil
+	sn, err := p.snapshotOf(ctx)
+	if err != nil {
+		return err
 	}
-	return oo.Errorf(http.StatusForbidden, oo.Forbidden, "",
-		"The change feed lists every facility's reports; it needs the scope %s or rights to all facilities (madx_subjects *). This client's rights are %s: search MeasureReport (e.g. ?_lastUpdated=gt...) to list its own reports.",
-		auth.ScopeJurisdictionRead, rightsText(who))
+	q.Subjects = map[string][]string{"MeasureReport": sn.graph.coveredLocations(who.Rights)}
+	return nil
 }

@@ -123,6 +123,17 @@ func newState(c store.Change, vid int64, at time.Time, body []byte) state {
 	return st
 }
 
+// deletionOf is the deletion version that follows the live state cur. It
+// keeps cur's index, as the SQLite engine does, so that a history read back
+// whole and a feed limited by subject (store.HistoryQuery.Subjects) keeps
+// or drops a deletion with the version it deleted; it no longer holds the
+// report key, whose unique index must let another resource take it.
+func deletionOf(cur *state, vid int64, at time.Time) state {
+	st := *cur
+	st.VersionID, st.LastUpdated, st.Deleted, st.Body, st.ReportKey = vid, at, true, nil, ""
+	return st
+}
+
 func bsonTime(t time.Time) *time.Time {
 	if t.IsZero() {
 		return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -325,6 +326,19 @@ func (s *Store) historyPage(ctx context.Context, q store.HistoryQuery) (store.Pa
 	}
 	if !q.AtHi.IsZero() {
 		and = append(and, bson.D{{Key: "lastUpdated", Value: bson.D{{Key: "$lte", Value: q.AtHi.UTC()}}}})
+	}
+	if q.Types != nil {
+		and = append(and, bson.D{{Key: "type", Value: bson.D{{Key: "$in", Value: q.Types}}}})
+	}
+	for _, typ := range slices.Sorted(maps.Keys(q.Subjects)) {
+		subjects := q.Subjects[typ]
+		if subjects == nil {
+			subjects = []string{} // $in needs an array: nil would be null
+		}
+		and = append(and, bson.D{{Key: "$or", Value: bson.A{
+			bson.D{{Key: "type", Value: bson.D{{Key: "$ne", Value: typ}}}},
+			bson.D{{Key: "subject", Value: bson.D{{Key: "$in", Value: subjects}}}},
+		}}})
 	}
 	if k := q.After; k != nil {
 		t := k.Time.UTC()

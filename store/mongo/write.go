@@ -198,7 +198,11 @@ func (s *Store) plan(ctx context.Context, changes []store.Change) (*plan, error)
 			}
 			body = b
 		}
-		w.after = newState(c, vid, stamp, body)
+		if c.Delete {
+			w.after = deletionOf(cur, vid, stamp)
+		} else {
+			w.after = newState(c, vid, stamp, body)
+		}
 		w.hist = append(w.hist, w.after)
 		if byKey[key] == nil {
 			byKey[key] = w

@@ -3,7 +3,9 @@ package sqlite
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/madx-project/madx/store"
@@ -258,6 +260,23 @@ func historySQL(q store.HistoryQuery) (string, []any) {
 			WHERE n.type = h.type AND n.id = h.id AND n.version = h.version + 1 AND n.updated <= ?)`)
 		args = append(args, q.AtHi.UnixMicro(), q.AtLo.UnixMicro())
 	}
+	if q.Types != nil {
+		conds = append(conds, "h.type IN ("+placeholders(len(q.Types))+")")
+		for _, t := range q.Types {
+			args = append(args, t)
+		}
+	}
+	for _, typ := range slices.Sorted(maps.Keys(q.Subjects)) {
+		// The subject of an old version is only in its idx JSON (history
+		// has no subject column): the feed index still drives the scan,
+		// and the test runs on the rows of that type alone.
+		subjects := q.Subjects[typ]
+		conds = append(conds, "(h.type <> ? OR json_extract(CAST(h.idx AS TEXT), '$.Subject') IN ("+placeholders(len(subjects))+"))")
+		args = append(args, typ)
+		for _, sub := range subjects {
+			args = append(args, sub)
+		}
+	}
 	if k := q.After; k != nil {
 		if q.Type != "" {
 			conds = append(conds, "(h.updated, h.id, h.version) < (?, ?, ?)")
@@ -273,6 +292,16 @@ func historySQL(q store.HistoryQuery) (string, []any) {
 	}
 	query += " ORDER BY h.updated DESC, h.type DESC, h.id DESC, h.version DESC LIMIT ?"
 	return query, append(args, q.Count+1)
+}
+
+// placeholders is n comma-separated SQL parameters; "NULL" when n is 0,
+// so that IN () (a syntax error in SQLite) becomes IN (NULL), true of
+// nothing.
+func placeholders(n int) string {
+	if n == 0 {
+		return "NULL"
+	}
+	return "?" + strings.Repeat(", ?", n-1)
 }
 
 // canonicalURL reports whether c is "measure = url" in a clause that also

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -216,6 +217,74 @@ func testHistoryPage(t *testing.T, s store.Store) {
 	atNow := walk(store.HistoryQuery{Type: "MeasureReport", AtLo: r1[0].LastUpdated, AtHi: r1[0].LastUpdated, Count: 10})
 	if !slices.Contains(atNow, "MeasureReport/r1/2") || slices.Contains(atNow, "MeasureReport/r1/1") {
 		t.Errorf("_at %v: %v", r1[0].LastUpdated, atNow)
+	}
+}
+
+// testHistoryFilters checks HistoryQuery.Types and Subjects: the feed a
+// caller sees is filtered in the store, so that pages stay full and every
+// kept version is reached by following them; a deletion goes with the
+// subject of the version it deleted.
+func testHistoryFilters(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	inA, inB := report("a", "ka", `1`), report("b", "kb", `1`)
+	inA.Index.Subject, inB.Index.Subject = "Location/A", "Location/B"
+	mustWrite(t, s, put("Measure", "m", `1`), put("AsyncJob", "j", `1`))
+	mustWrite(t, s, inA, inB)
+	inA2 := report("a", "ka", `2`)
+	inA2.Index.Subject = "Location/A"
+	mustWrite(t, s, inA2)
+	mustWrite(t, s, store.Change{Type: "MeasureReport", ID: "a", Delete: true}, store.Change{Type: "MeasureReport", ID: "b", Delete: true})
+	mustWrite(t, s, put("AuditEvent", "e", `1`))
+	walk := func(q store.HistoryQuery) []string {
+		t.Helper()
+		var got []string
+		for pages := 0; pages < 20; pages++ {
+			p, err := s.HistoryPage(ctx, q)
+			if err != nil {
+				t.Fatalf("HistoryPage: %v", err)
+			}
+			if len(p.Resources) == 0 && p.More {
+				t.Fatalf("an empty page with More: the filter runs after paging")
+			}
+			for _, r := range p.Resources {
+				if !q.Keeps(r) {
+					t.Errorf("%s/%s/%d does not pass the filter", r.Type, r.ID, r.VersionID)
+				}
+				got = append(got, fmt.Sprintf("%s/%s/%d", r.Type, r.ID, r.VersionID))
+			}
+			if !p.More {
+				break
+			}
+			k := store.VersionKeyOf(p.Resources[len(p.Resources)-1])
+			q.After = &k
+		}
+		slices.Sort(got)
+		return got
+	}
+	for _, tc := range []struct {
+		name string
+		q    store.HistoryQuery
+		want []string
+	}{
+		{"types", store.HistoryQuery{Types: []string{"Measure", "MeasureReport"}, Count: 1},
+			[]string{"Measure/m/1", "MeasureReport/a/1", "MeasureReport/a/2", "MeasureReport/a/3", "MeasureReport/b/1", "MeasureReport/b/2"}},
+		{"no types", store.HistoryQuery{Types: []string{}, Count: 5}, nil},
+		{"types and subjects", store.HistoryQuery{Types: []string{"Measure", "MeasureReport"}, Subjects: map[string][]string{"MeasureReport": {"Location/A"}}, Count: 1},
+			[]string{"Measure/m/1", "MeasureReport/a/1", "MeasureReport/a/2", "MeasureReport/a/3"}},
+		{"no subjects", store.HistoryQuery{Subjects: map[string][]string{"MeasureReport": {}}, Count: 2},
+			[]string{"AsyncJob/j/1", "AuditEvent/e/1", "Measure/m/1"}},
+		{"one type, its subjects", store.HistoryQuery{Type: "MeasureReport", Subjects: map[string][]string{"MeasureReport": {"Location/B", "Location/C"}}, Count: 1},
+			[]string{"MeasureReport/b/1", "MeasureReport/b/2"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, walk(tc.q)); diff != "" {
+				t.Errorf("history (-want +got):\n%s", diff)
+			}
+		})
+	}
+	v, err := s.ReadVersion(ctx, "MeasureReport", "a", 3)
+	if !errors.Is(err, store.ErrDeleted) || v.Index.Subject != "Location/A" {
+		t.Errorf("deletion version: subject %q, %v; want Location/A and ErrDeleted", v.Index.Subject, err)
 	}
 }
 

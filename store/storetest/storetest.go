@@ -47,6 +47,7 @@ func Run(t *testing.T, open Opener) {
 		{"TokensFollowVersions", testTokensFollowVersions},
 		{"SearchPaging", testSearchPaging},
 		{"HistoryPage", testHistoryPage},
+		{"HistoryFilters", testHistoryFilters},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
