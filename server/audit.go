@@ -144,9 +144,11 @@ func (rec *auditRecord) who() string {
 }
 
 // outcomeCode is AuditEvent.outcome (FHIR R4 valueset-audit-event-outcome).
-func outcomeCode(status int) string {
+// A batch whose entries were refused is a minor failure although it
+// answered 200: an auditor searching outcome=4 finds every refusal.
+func outcomeCode(status, failedEntries int) string {
 	switch {
-	case status < 400:
+	case status < 400 && failedEntries == 0:
 		return "0" // success
 	case status < 500, status == http.StatusNotImplemented:
 		return "4" // minor failure: the request was refused (501: as not supported)

@@ -88,7 +88,7 @@ const principalSystem = "urn:madx:principal"
 func (s *Server) auditEvent(rec *auditRecord, status, issues int) *auditEvent {
 	subtype := string(rec.interaction)
 	rec.mu.Lock()
-	bundle := rec.bundleType
+	bundle, failures := rec.bundleType, rec.entryFailures
 	if bundle != "" {
 		// restful-interaction has no code for an mADX collection; it is
 		// processed all-or-nothing, like a transaction.
@@ -101,7 +101,7 @@ func (s *Server) auditEvent(rec *auditRecord, status, issues int) *auditEvent {
 		Subtype:  []coding{{System: "http://hl7.org/fhir/restful-interaction", Code: subtype}},
 		Action:   actionCode(rec.interaction, rec.method),
 		Recorded: rec.recorded.Format(instantLayout),
-		Outcome:  outcomeCode(status),
+		Outcome:  outcomeCode(status, failures),
 		OutcomeDesc: fmt.Sprintf("%s %s%s: %d %s, %d issue(s)%s; request id %s", rec.method, rec.path, bundle, status, http.StatusText(status), issues,
 			map[bool]string{true: fmt.Sprintf(", %d failed batch entries", rec.entryFailures), false: ""}[rec.entryFailures > 0], rec.requestID),
 		Source: auditSource{Observer: reference{Display: "madx " + Version},

@@ -117,6 +117,16 @@ func New(opts Options) (*Server, error) {
 	return s, nil
 }
 
+// Routes lists what the server serves as "METHOD path" (gin patterns), so
+// that a test can prove every route that writes goes through the pipeline.
+func (s *Server) Routes() []string {
+	var out []string
+	for _, r := range s.engine.Routes() {
+		out = append(out, r.Method+" "+r.Path)
+	}
+	return out
+}
+
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.engine.ServeHTTP(w, r) }
 
