@@ -62,6 +62,7 @@ type Server struct {
 	sent    sentinels
 	async   *asyncQueue
 	limiter *limiter
+	gzip    gzipPool
 }
 
 // Defaults for Options fields left zero.
