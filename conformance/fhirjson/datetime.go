@@ -9,7 +9,7 @@ import (
 	"github.com/madx-project/madx/operationoutcome"
 
 	dpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
-	"github.com/madx-project/madx/conformance/internal/fhirtime"
+	"github.com/madx-project/madx/internal/fhirtime"
 )
 
 // temporal sets a date, dateTime, instant or time. The format checks are

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	dpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
-	"github.com/madx-project/madx/conformance/internal/fhirtime"
+	"github.com/madx-project/madx/internal/fhirtime"
 )
 
 // The date and time rules below mirror google/fhir's jsonformat
