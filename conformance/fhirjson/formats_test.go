@@ -15,8 +15,8 @@ import (
 // matchers must agree with them on every string (the temporal ones are
 // internal/fhirtime's, tested there).
 var (
-	jfCode     = regexp.MustCompile(`^[^\s]+(\s[^\s]+)*$`)
-	jfID       = regexp.MustCompile(`^[A-Za-z0-9\-\.]{1,64}$`)
+	jfCode = regexp.MustCompile(`^[^\s]+(\s[^\s]+)*$`)
+	jfID   = regexp.MustCompile(`^[A-Za-z0-9\-\.]{1,64}$`)
 )
 
 // mutations returns seeds and random edits of them over alphabet.
