@@ -11,6 +11,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/madx-project/madx/conformance"
+	"github.com/madx-project/madx/internal/fhirtime"
 	oo "github.com/madx-project/madx/operationoutcome"
 	"github.com/madx-project/madx/server/auth"
 	"github.com/madx-project/madx/store"
@@ -163,7 +164,8 @@ func hasToken(toks []string, want string) bool {
 }
 
 // parseDateBound reads a FHIR date search value: an optional prefix (eq,
-// ge, gt, le, lt) and a date or dateTime, whose precision sets the range.
+// ge, gt, le, lt) and a date or dateTime, whose precision sets the range,
+// read as every other date search reads it (fhirtime.SearchRange).
 func parseDateBound(v string) (dateBound, error) {
 	d := dateBound{prefix: "eq"}
 	if len(v) > 2 && v[0] >= 'a' && v[0] <= 'z' {
@@ -172,23 +174,13 @@ func parseDateBound(v string) (dateBound, error) {
 	if !slices.Contains([]string{"eq", "ge", "gt", "le", "lt"}, d.prefix) {
 		return d, oo.Errorf(http.StatusBadRequest, oo.Value, "", "date prefix %q is not supported; use eq, ge, gt, le or lt.", d.prefix)
 	}
-	layouts := []struct {
-		layout string
-		next   func(time.Time) time.Time
-	}{
-		{time.RFC3339Nano, func(t time.Time) time.Time { return t.Add(time.Microsecond) }},
-		{"2006-01-02T15:04:05Z07:00", func(t time.Time) time.Time { return t.Add(time.Second) }},
-		{"2006-01-02", func(t time.Time) time.Time { return t.AddDate(0, 0, 1) }},
-		{"2006-01", func(t time.Time) time.Time { return t.AddDate(0, 1, 0) }},
-		{"2006", func(t time.Time) time.Time { return t.AddDate(1, 0, 0) }},
+	lo, hi, err := fhirtime.SearchRange(v)
+	if err != nil {
+		return d, oo.Wrap(http.StatusBadRequest, err, oo.Issuef(oo.SeverityFatal, oo.Value, "",
+			"date %q is not a FHIR date or dateTime (e.g. 2025-01-31 or 2025-01-31T10:00:00Z).", v))
 	}
-	for _, l := range layouts {
-		if t, err := time.Parse(l.layout, v); err == nil {
-			d.lo, d.hi = t.UTC(), l.next(t).Add(-time.Microsecond).UTC()
-			return d, nil
-		}
-	}
-	return d, oo.Errorf(http.StatusBadRequest, oo.Value, "", "date %q is not a FHIR date or dateTime (e.g. 2025-01-31 or 2025-01-31T10:00:00Z).", v)
+	d.lo, d.hi = lo, hi
+	return d, nil
 }
 
 // startAuditRetention deletes AuditEvents older than the retention, hourly.
