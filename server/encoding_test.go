@@ -64,6 +64,18 @@ func TestGzipRequestBody(t *testing.T) {
 				t.Fatalf("PUT x-gzip update: %d %s", r.status, r)
 			}
 
+			// A Bundle is where gzip pays: 46 KB of batch in a few KB.
+			batch := testdata(t, "madx/reports/Bundle-hiv-2025-02-batch.json")
+			if r := c.do("POST", "/", gzipped(t, batch), "Content-Encoding", "gzip"); r.status != http.StatusOK || r.json(t)["type"] != "batch-response" {
+				t.Fatalf("POST gzip batch: %d %s", r.status, r)
+			} else {
+				for i, e := range r.json(t)["entry"].([]any) {
+					if st := e.(map[string]any)["response"].(map[string]any)["status"].(string); !strings.HasPrefix(st, "2") {
+						t.Errorf("batch entry %d: %s", i, st)
+					}
+				}
+			}
+
 			// 1 MiB of spaces inflates past the 256 KiB cap from about 1 KiB.
 			bomb := gzipped(t, append(append([]byte(nil), report[:len(report)-2]...), bytes.Repeat([]byte(" "), 1<<20)...))
 			if len(bomb) > maxBody/8 {
