@@ -47,7 +47,6 @@ func (s *Server) inflateBody(c *gin.Context) error {
 	c.Request.Body = io.NopCloser(&buf)
 	c.Request.ContentLength = n
 	c.Request.Header.Del("Content-Encoding")
-	c.Request.Header.Set("Content-Length", strconv.FormatInt(n, 10))
 	return nil
 }
 
