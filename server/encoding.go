@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"compress/flate"
 	"compress/gzip"
 	"errors"
 	"io"
@@ -51,18 +52,24 @@ func (s *Server) inflateBody(c *gin.Context) error {
 }
 
 // bodyReadError explains a failure to read or inflate the body: the
-// compressed bytes beyond the cap are a 413 as for a plain body, anything
-// else is a 400 that names the gzip problem (gzip's own texts name no
-// server internals).
+// compressed bytes beyond the cap are a 413 as for a plain body; a broken
+// gzip stream is a 400 that names the gzip problem (gzip's own words,
+// which name no server internals); any other read failure (the client
+// went away) is the 400 a plain body gets.
 func bodyReadError(err error, format string) error {
 	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
+	var corrupt flate.CorruptInputError
+	var why string
+	switch {
+	case errors.As(err, &mbe):
 		return oo.Errorf(http.StatusRequestEntityTooLarge, oo.TooLong, "",
 			"The request body is larger than this server accepts (%d bytes); split the submission, e.g. into several Bundles.", mbe.Limit)
-	}
-	why := err.Error()
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
 		why = "the stream ends early"
+	case errors.Is(err, gzip.ErrHeader) || errors.Is(err, gzip.ErrChecksum) || errors.As(err, &corrupt):
+		why = err.Error()
+	default:
+		return oo.Wrap(http.StatusBadRequest, err, oo.Issuef(oo.SeverityFatal, oo.Structure, "", "The request body could not be read completely."))
 	}
 	return oo.Wrap(http.StatusBadRequest, err, oo.Issuef(oo.SeverityFatal, oo.Structure, "", format, why))
 }

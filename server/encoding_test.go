@@ -83,6 +83,9 @@ func TestGzipRequestBody(t *testing.T) {
 			}
 			truncated := gzipped(t, report)
 			truncated = truncated[:len(truncated)/2]
+			// A flipped byte in the trailer breaks the CRC-32.
+			badCRC := gzipped(t, report)
+			badCRC[len(badCRC)-6] ^= 0xff
 			for _, tc := range []struct {
 				name     string
 				body     []byte
@@ -93,6 +96,7 @@ func TestGzipRequestBody(t *testing.T) {
 				{"bomb", bomb, "gzip", http.StatusRequestEntityTooLarge, "inflates to more than"},
 				{"not gzip", report, "gzip", http.StatusBadRequest, "not a valid gzip stream"},
 				{"truncated", truncated, "gzip", http.StatusBadRequest, "gzip request body is corrupt: the stream ends early"},
+				{"checksum", badCRC, "gzip", http.StatusBadRequest, "gzip request body is corrupt: gzip: invalid checksum"},
 				{"unknown encoding", report, "br", http.StatusUnsupportedMediaType, `Content-Encoding "br" is not supported`},
 			} {
 				t.Run(tc.name, func(t *testing.T) {
