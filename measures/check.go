@@ -6,6 +6,7 @@ import (
 	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
 	mrpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/measure_report_go_proto"
 
+	"github.com/madx-project/madx/internal/fhirtime"
 	oo "github.com/madx-project/madx/operationoutcome"
 )
 
@@ -92,11 +93,11 @@ func (c *checker) period(p *dtpb.Period) {
 	case p.GetEnd() == nil:
 		c.required("MeasureReport.period", "MeasureReport.period.end", "a reporting period has both ends")
 	case !periodOrdered(p.GetStart(), p.GetEnd()):
-		lo, _ := Span(p.GetStart())
-		_, hi := Span(p.GetEnd())
+		lo, _ := fhirtime.Span(p.GetStart())
+		_, hi := fhirtime.Span(p.GetEnd())
 		c.fatal(oo.Invariant, "MeasureReport.period",
 			"MeasureReport.period ends (%s) before it starts (%s); FHIR invariant per-1 requires start <= end",
-			day(hi-1, p.GetEnd().GetTimezone()), day(lo, p.GetStart().GetTimezone()))
+			fhirtime.Day(hi-1, p.GetEnd().GetTimezone()), fhirtime.Day(lo, p.GetStart().GetTimezone()))
 	}
 }
 

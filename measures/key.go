@@ -2,6 +2,7 @@ package measures
 
 import (
 	mrpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/measure_report_go_proto"
+	"github.com/madx-project/madx/internal/fhirtime"
 )
 
 // ReportKey returns the business key that identifies a report across
@@ -38,12 +39,12 @@ func ReportKey(r *mrpb.MeasureReport, subject SubjectRef) string {
 	}
 	var first, last string
 	if s := r.GetPeriod().GetStart(); s != nil {
-		lo, _ := Span(s)
-		first = day(lo, s.GetTimezone())
+		lo, _ := fhirtime.Span(s)
+		first = fhirtime.Day(lo, s.GetTimezone())
 	}
 	if e := r.GetPeriod().GetEnd(); e != nil {
-		_, hi := Span(e)
-		last = day(hi-1, e.GetTimezone())
+		_, hi := fhirtime.Span(e)
+		last = fhirtime.Day(hi-1, e.GetTimezone())
 	}
 	return url + " " + subj + " " + first + " " + last
 }

@@ -1,182 +1,41 @@
 package server
 
 import (
-	"bytes"
-	"encoding/json"
-	"fmt"
-	"mime"
 	"net/http"
-	"strings"
 
-	"github.com/madx-project/madx/conformance"
-	"github.com/madx-project/madx/conformance/fhirjson"
-	"github.com/madx-project/madx/conformance/fhirxml"
-	oo "github.com/madx-project/madx/operationoutcome"
+	"github.com/madx-project/madx/conformance/codec"
 	"google.golang.org/protobuf/proto"
 )
 
-// Codec converts between one wire format and the google/fhir R4 model.
-type Codec interface {
-	// Decode parses one resource into its concrete proto. Bad input gives an
-	// *operationoutcome.Error (400, or 415 for an unsupported encoding) with
-	// one issue per problem.
-	Decode(data []byte) (proto.Message, error)
-	// Encode renders a resource; pretty indents.
-	Encode(res proto.Message, pretty bool) ([]byte, error)
-}
+// The codecs and their negotiation live in conformance/codec, beside the
+// codecs; these names adapt it to the handlers.
 
-// format is a wire format of FHIR resources.
-type format int
-
-const (
-	formatJSON format = iota
-	formatXML
-)
-
-func (f format) mediaType() string {
-	if f == formatXML {
-		return conformance.MediaFHIRXML
-	}
-	return conformance.MediaFHIRJSON
-}
-
-// jsonCodec is madx's single-pass FHIR JSON codec (conformance/fhirjson):
-// the same protos and validation as google/fhir's jsonformat at about a
-// tenth of its CPU, which is what lets one machine ingest thousands of
-// reports a second. Bundle entries decode in parallel.
-func jsonCodec() Codec {
-	dec := fhirjson.Decoder{}
-	return CodecOf(dec.Unmarshal, func(m proto.Message, pretty bool) ([]byte, error) {
-		if pretty {
-			return fhirjson.MarshalIndent(m)
-		}
-		return fhirjson.Marshal(m)
-	})
-}
-
-// xmlCodec is madx's FHIR XML codec (conformance/fhirxml).
-func xmlCodec() Codec { return CodecOf(fhirxml.Unmarshal, fhirxml.Marshal) }
-
-// requestFormat picks the codec for a request body from Content-Type.
-// FHIR R4 (http.html#mime) names application/fhir+json and
-// application/fhir+xml; plain json/xml types are accepted as HAPI does.
-func requestFormat(contentType string, body []byte) (format, error) {
-	if strings.TrimSpace(contentType) == "" {
-		// curl without -H sends none; sniffing is kinder than a 415.
-		switch t := bytes.TrimLeft(body, " \t\r\n\xef\xbb\xbf"); {
-		case len(t) > 0 && t[0] == '{':
-			return formatJSON, nil
-		case len(t) > 0 && t[0] == '<':
-			return formatXML, nil
-		}
-	}
-	mt, params, err := mime.ParseMediaType(contentType)
-	if err != nil {
-		return 0, oo.Errorf(http.StatusUnsupportedMediaType, oo.NotSupported, "",
-			"Content-Type %q cannot be parsed; expected %s or %s.", contentType, conformance.MediaFHIRJSON, conformance.MediaFHIRXML)
-	}
-	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "utf8") {
-		return 0, oo.Errorf(http.StatusUnsupportedMediaType, oo.NotSupported, "",
-			"Content-Type charset %q is not supported; FHIR resources must be sent as UTF-8.", cs)
-	}
-	switch mt {
-	case conformance.MediaFHIRJSON, conformance.MediaJSON, "application/json+fhir":
-		return formatJSON, nil
-	case conformance.MediaFHIRXML, conformance.MediaXML, conformance.MediaTextXML, "application/xml+fhir":
-		return formatXML, nil
-	}
-	return 0, oo.Errorf(http.StatusUnsupportedMediaType, oo.NotSupported, "",
-		"Content-Type %q is not supported; send FHIR resources as %s or %s.", mt, conformance.MediaFHIRJSON, conformance.MediaFHIRXML)
-}
-
-// responseFormat negotiates the answer's format: _format overrides Accept
-// (FHIR R4 http.html#mime); the default is JSON.
-func responseFormat(r *http.Request) (format, bool, error) {
-	pretty := r.URL.Query().Get("_pretty") == "true"
-	if f := r.URL.Query().Get("_format"); f != "" {
-		// An unescaped '+' in the query string arrives as a space
-		// (application/fhir xml); a media type has no inner spaces, so read
-		// it back as '+', as HAPI does.
-		mt := strings.ReplaceAll(strings.TrimSpace(strings.SplitN(f, ";", 2)[0]), " ", "+")
-		switch strings.ToLower(mt) {
-		case "json", conformance.MediaFHIRJSON, conformance.MediaJSON, "application/json+fhir":
-			return formatJSON, pretty, nil
-		case "xml", conformance.MediaFHIRXML, conformance.MediaXML, conformance.MediaTextXML, "application/xml+fhir":
-			return formatXML, pretty, nil
-		}
-		return formatJSON, pretty, oo.Errorf(http.StatusNotAcceptable, oo.NotSupported, "",
-			"_format=%s is not supported; use json, xml, %s or %s.", f, conformance.MediaFHIRJSON, conformance.MediaFHIRXML)
-	}
-	f, ok := negotiateAccept(r.Header.Values("Accept"))
-	if !ok {
-		return formatJSON, pretty, oo.Errorf(http.StatusNotAcceptable, oo.NotSupported, "",
-			"Accept %q names no format madx produces; accept %s or %s.", strings.Join(r.Header.Values("Accept"), ", "), conformance.MediaFHIRJSON, conformance.MediaFHIRXML)
-	}
-	return f, pretty, nil
-}
-
-// negotiateAccept picks the best of JSON and XML by quality value; ties go
-// to the earlier entry, and JSON wins when nothing is said.
-func negotiateAccept(values []string) (format, bool) {
-	if len(values) == 0 {
-		return formatJSON, true
-	}
-	best, bestQ, found := formatJSON, -1.0, false
-	for _, v := range values {
-		for _, part := range strings.Split(v, ",") {
-			mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
-			if err != nil {
-				continue
-			}
-			q := 1.0
-			if qs, ok := params["q"]; ok {
-				if _, err := fmt.Sscanf(qs, "%g", &q); err != nil {
-					continue
-				}
-			}
-			var f format
-			switch mt {
-			case conformance.MediaFHIRJSON, conformance.MediaJSON, "application/json+fhir", "application/*", "*/*":
-				f = formatJSON
-			case conformance.MediaFHIRXML, conformance.MediaXML, conformance.MediaTextXML, "application/xml+fhir", "text/*":
-				f = formatXML
-			default:
-				continue
-			}
-			if q > 0 && q > bestQ {
-				best, bestQ, found = f, q, true
-			}
-		}
-	}
-	return best, found
-}
-
-// contentType is the Content-Type header of an answer in format f.
-func contentType(f format) string {
-	return f.mediaType() + "; charset=utf-8"
-}
-
-// indentJSON pretty-prints JSON bytes without touching number text, so
-// decimals keep their precision.
-func indentJSON(b []byte) []byte {
-	var out bytes.Buffer
-	if err := json.Indent(&out, b, "", "  "); err != nil {
-		return b
-	}
-	return out.Bytes()
-}
-
-// funcCodec adapts a pair of functions to Codec.
-type funcCodec struct {
-	decode func([]byte) (proto.Message, error)
-	encode func(proto.Message, bool) ([]byte, error)
-}
+// Codec converts between one wire format and the google/fhir R4 model; see
+// codec.Codec.
+type Codec = codec.Codec
 
 // CodecOf makes a Codec of a decode and an encode function, such as
 // fhirxml.Unmarshal and fhirxml.Marshal.
 func CodecOf(decode func([]byte) (proto.Message, error), encode func(proto.Message, bool) ([]byte, error)) Codec {
-	return funcCodec{decode: decode, encode: encode}
+	return codec.Of(decode, encode)
 }
 
-func (c funcCodec) Decode(b []byte) (proto.Message, error)              { return c.decode(b) }
-func (c funcCodec) Encode(m proto.Message, pretty bool) ([]byte, error) { return c.encode(m, pretty) }
+type format = codec.Format
+
+const (
+	formatJSON = codec.FormatJSON
+	formatXML  = codec.FormatXML
+)
+
+func jsonCodec() Codec { return codec.JSON() }
+func xmlCodec() Codec  { return codec.XML() }
+
+func requestFormat(contentType string, body []byte) (format, error) {
+	return codec.RequestFormat(contentType, body)
+}
+
+func responseFormat(r *http.Request) (format, bool, error) { return codec.ResponseFormat(r) }
+
+func contentType(f format) string { return f.ContentType() }
+
+func indentJSON(b []byte) []byte { return codec.IndentJSON(b) }

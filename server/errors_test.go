@@ -30,6 +30,7 @@ func TestErrorsAreOperationOutcomes(t *testing.T) {
 			{"malformed json", "PUT", "/MeasureReport/inv-malformed-json", testdata(t, "invalid/malformed-json.json"), nil, http.StatusBadRequest, ""},
 			{"non-integer count", "PUT", "/MeasureReport/inv-non-integer-count", testdata(t, "invalid/non-integer-count.json"), nil, http.StatusBadRequest, "MeasureReport.group[0].population[0].count"},
 			{"wrong resource type", "PUT", "/MeasureReport/inv-wrong-resource-type", testdata(t, "invalid/wrong-resource-type.json"), nil, http.StatusBadRequest, ""},
+			{"duplicate member", "PUT", "/MeasureReport/mADX-MeasureReport-example-literal-subject", []byte(strings.Replace(string(valid), `"count": 426`, `"count": 426, "count": 427`, 1)), nil, http.StatusBadRequest, "MeasureReport.group[0].population[0].count"},
 			{"id mismatch", "PUT", "/MeasureReport/inv-id-in-url", testdata(t, "invalid/id-mismatch.json"), nil, http.StatusBadRequest, "MeasureReport.id"},
 			{"bad id", "GET", "/Measure/" + strings.Repeat("x", 65), nil, nil, http.StatusBadRequest, ""},
 			{"unsupported media type", "PUT", "/MeasureReport/inv-unsupported-media-type", testdata(t, "invalid/unsupported-media-type.json"), []string{"Content-Type", "application/x-www-form-urlencoded"}, http.StatusUnsupportedMediaType, ""},

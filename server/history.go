@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/madx-project/madx/internal/fhirtime"
 	oo "github.com/madx-project/madx/operationoutcome"
 	"github.com/madx-project/madx/store"
 )
@@ -42,13 +43,13 @@ func (s *Server) historyFeed(c *gin.Context, typ string) (*answer, error) {
 		v := vs[len(vs)-1]
 		switch name {
 		case "_since":
-			lo, _, err := parseDateRange(v)
+			lo, _, err := fhirtime.SearchRange(v)
 			if err != nil {
 				return nil, badParam(name, "%v.", err)
 			}
 			q.Since = lo
 		case "_at":
-			lo, hi, err := parseDateRange(v)
+			lo, hi, err := fhirtime.SearchRange(v)
 			if err != nil {
 				return nil, badParam(name, "%v.", err)
 			}

@@ -44,6 +44,8 @@ func (s *Server) write(c *gin.Context, a *answer) {
 		}
 	}
 	if a.body == nil {
+		// A 304 carries the Vary its 200 would (RFC 9110 §15.4.5).
+		c.Writer.Header().Add("Vary", "Accept-Encoding")
 		c.Status(a.status)
 		c.Writer.WriteHeaderNow()
 		return
@@ -58,7 +60,7 @@ func (s *Server) write(c *gin.Context, a *answer) {
 		s.fail(c, err)
 		return
 	}
-	c.Data(a.status, contentType(f), body)
+	s.send(c, a.status, contentType(f), body)
 }
 
 // render turns a JSON resource into the negotiated format.
@@ -116,7 +118,7 @@ func (s *Server) fail(c *gin.Context, err error) {
 	if e.Status == http.StatusUnauthorized && c.Writer.Header().Get("WWW-Authenticate") == "" {
 		c.Header("WWW-Authenticate", `Bearer realm="madx"`)
 	}
-	c.Data(e.Status, contentType(f), out)
+	s.send(c, e.Status, contentType(f), out)
 	c.Abort()
 }
 

@@ -1,61 +1,11 @@
 package server
 
 import (
-	"fmt"
-	"regexp"
 	"strings"
 	"time"
 
 	"github.com/madx-project/madx/store"
 )
-
-// dateValue matches a FHIR search date: a date or dateTime of any
-// precision, with an optional zone (search.html#date).
-var dateValue = regexp.MustCompile(`^(\d{4})(-\d{2}(-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})?)?)?)?$`)
-
-// parseDateRange returns the instants a search date covers at its
-// precision, both inclusive: 2025-03 is [2025-03-01T00:00, 2025-03-31T23:59:59.999999].
-// A value without a zone is read in UTC (the server's zone, stated in
-// docs/search.md): aggregate periods are dates, and dates have no zone.
-func parseDateRange(v string) (lo, hi time.Time, err error) {
-	m := dateValue.FindStringSubmatch(v)
-	if m == nil {
-		return lo, hi, fmt.Errorf("%q is not a FHIR date (YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDThh:mm[:ss[.s]][Z|±hh:mm])", v)
-	}
-	var layout string
-	var next func(time.Time) time.Time
-	switch {
-	case m[4] != "":
-		layout = "2006-01-02T15:04"
-		next = func(t time.Time) time.Time { return t.Add(time.Minute) }
-		if m[5] != "" {
-			layout += ":05"
-			next = func(t time.Time) time.Time { return t.Add(time.Second) }
-		}
-		if frac := m[6]; frac != "" {
-			layout += "." + strings.Repeat("9", len(frac)-1)
-			step := time.Second
-			for range len(frac) - 1 {
-				step /= 10
-			}
-			next = func(t time.Time) time.Time { return t.Add(max(step, time.Microsecond)) }
-		}
-		if m[7] != "" {
-			layout += "Z07:00"
-		}
-	case m[3] != "":
-		layout, next = "2006-01-02", func(t time.Time) time.Time { return t.AddDate(0, 0, 1) }
-	case m[2] != "":
-		layout, next = "2006-01", func(t time.Time) time.Time { return t.AddDate(0, 1, 0) }
-	default:
-		layout, next = "2006", func(t time.Time) time.Time { return t.AddDate(1, 0, 0) }
-	}
-	lo, err = time.ParseInLocation(layout, v, time.UTC)
-	if err != nil {
-		return lo, hi, fmt.Errorf("%q is not a valid date: %v", v, err)
-	}
-	return lo.UTC(), next(lo).Add(-time.Microsecond).UTC(), nil
-}
 
 // datePrefixes are the FHIR search prefixes for ordered values.
 var datePrefixes = []string{"eq", "ne", "lt", "le", "gt", "ge", "sa", "eb", "ap"}

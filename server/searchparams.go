@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/madx-project/madx/conformance"
+	"github.com/madx-project/madx/internal/fhirtime"
 	oo "github.com/madx-project/madx/operationoutcome"
 	"github.com/madx-project/madx/server/pipeline"
 	"github.com/madx-project/madx/store"
@@ -111,7 +112,7 @@ func (s *Server) compileValue(ctx context.Context, typ string, p conformance.Sea
 	switch p.Type {
 	case "date":
 		prefix, rest := splitPrefix(v)
-		lo, hi, err := parseDateRange(rest)
+		lo, hi, err := fhirtime.SearchRange(rest)
 		if err != nil {
 			return nil, badParam(p.Name, "%v.", err)
 		}

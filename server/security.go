@@ -93,6 +93,9 @@ func (s *Server) guarded(c *gin.Context, typ string, in conformance.Interaction,
 		}
 	}
 	c.Request = c.Request.WithContext(auth.NewContext(c.Request.Context(), p))
+	if err := s.inflateBody(c); err != nil {
+		return nil, err
+	}
 	return h(c)
 }
 

@@ -63,6 +63,7 @@ type Server struct {
 	pipe    *pipeline.Pipeline
 	async   *asyncQueue
 	limiter *limiter
+	gzip    gzipPool
 }
 
 // Defaults for Options fields left zero.

@@ -272,7 +272,11 @@ func (d *decoder) decodeObject(msg unsafe.Pointer, mi *msgInfo, resource bool) {
 		}
 		w, bit := base+k.slot/64, uint64(1)<<(k.slot%64)
 		if d.seen[w]&bit != 0 {
+			// Reported at the member, not its object: that is the
+			// expression a sender searches its payload for.
+			d.push(k.stepName)
 			d.addf(operationoutcome.Structure, true, "duplicate member %s", quote(key))
+			d.pop()
 			d.skipValue(d.depth)
 			continue
 		}

@@ -12,7 +12,7 @@ import (
 
 	dpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
 
-	"github.com/madx-project/madx/conformance/internal/fhirtime"
+	"github.com/madx-project/madx/internal/fhirtime"
 )
 
 // Primitives are read through their Go fields, located once per type in

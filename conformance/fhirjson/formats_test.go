@@ -12,14 +12,11 @@ import (
 )
 
 // The patterns jsonformat (v0.7.4) validates with; the hand-written
-// matchers must agree with them on every string.
+// matchers must agree with them on every string (the temporal ones are
+// internal/fhirtime's, tested there).
 var (
-	jfDate     = regexp.MustCompile(`^-?[0-9]{4}(-(0[1-9]|1[0-2])(-(0[0-9]|[1-2][0-9]|3[0-1]))?)?$`)
-	jfDateTime = regexp.MustCompile(`^-?[0-9]{4}(-(0[1-9]|1[0-2])(-(0[0-9]|[1-2][0-9]|3[0-1])(T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]+)?(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00)))?)?)?$`)
-	jfTime     = regexp.MustCompile(`^([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]+)?$`)
-	jfInstant  = regexp.MustCompile(`^-?[0-9]{4}-(0[1-9]|1[0-2])-(0[0-9]|[1-2][0-9]|3[0-1])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]+)?(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00))$`)
-	jfCode     = regexp.MustCompile(`^[^\s]+(\s[^\s]+)*$`)
-	jfID       = regexp.MustCompile(`^[A-Za-z0-9\-\.]{1,64}$`)
+	jfCode = regexp.MustCompile(`^[^\s]+(\s[^\s]+)*$`)
+	jfID   = regexp.MustCompile(`^[A-Za-z0-9\-\.]{1,64}$`)
 )
 
 // mutations returns seeds and random edits of them over alphabet.
@@ -49,8 +46,6 @@ func mutations(seeds []string, alphabet string, n int) []string {
 }
 
 func TestMatchersAgreeWithJSONFormatPatterns(t *testing.T) {
-	temporal := []string{"2025", "2025-02", "2025-02-05", "-2025-02-05", "2025-02-05T10:11:12Z",
-		"2025-02-05T10:11:12.123+14:00", "2025-02-05T23:59:59.1-13:59", "10:11:12", "10:11:12.5", "0000-00-00T00:00:00-00:00"}
 	tests := []struct {
 		name     string
 		got      func(string) bool
@@ -58,10 +53,6 @@ func TestMatchersAgreeWithJSONFormatPatterns(t *testing.T) {
 		seeds    []string
 		alphabet string
 	}{
-		{"date", dateOK, jfDate, temporal, "0123456789-T:.Z+ x"},
-		{"dateTime", dateTimeOK, jfDateTime, temporal, "0123456789-T:.Z+ x"},
-		{"instant", instantOK, jfInstant, temporal, "0123456789-T:.Z+ x"},
-		{"time", timeOK, jfTime, temporal, "0123456789-T:.Z+ x"},
 		{"code", codeOK, jfCode, []string{"a", "a b", "male", "x\ty", "é ü"}, " \t\n\r\f\va-é"},
 		{"id", idOK, jfID, []string{"a", "HealthPost1", "a.b-c", "0123456789012345678901234567890123456789012345678901234567890123"}, "aZ09.-_ /é"},
 	}

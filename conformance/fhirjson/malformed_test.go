@@ -129,9 +129,15 @@ func TestUnmarshalRejects(t *testing.T) {
 
 		// FHIR JSON forbids these; jsonformat accepts them.
 		{name: "duplicate member", input: edit(t, `"status":"complete"`, `"status":"complete","status":"complete"`),
-			want: []wantIssue{{operationoutcome.Structure, "MeasureReport"}}, strict: true},
+			want: []wantIssue{{operationoutcome.Structure, "MeasureReport.status"}}, strict: true},
 		{name: "duplicate member by case", input: edit(t, `"status":"complete"`, `"status":"complete","Status":"complete"`),
-			want: []wantIssue{{operationoutcome.Structure, "MeasureReport"}}, strict: true},
+			want: []wantIssue{{operationoutcome.Structure, "MeasureReport.status"}}, strict: true},
+		{name: "duplicate nested member", input: edit(t, `"count":1`, `"count":1,"count":2`),
+			want: []wantIssue{{operationoutcome.Structure, "MeasureReport.group[0].population[0].count"}}, strict: true},
+		{name: "duplicate member of a complex type", input: edit(t, `"value":1.50`, `"value":1.50,"value":2`),
+			want: []wantIssue{{operationoutcome.Structure, "MeasureReport.group[0].measureScore.value"}}, strict: true},
+		{name: "duplicate choice member", input: edit(t, `"id":"r1",`, `"id":"r1","extension":[{"url":"http://e","valueString":"x","valueString":"y"}],`),
+			want: []wantIssue{{operationoutcome.Structure, "MeasureReport.extension[0].value.ofType(string)"}}, strict: true},
 		{name: "null element", input: edit(t, `"date":"2025-02-05"`, `"date":null`), want: []wantIssue{{operationoutcome.Structure, "MeasureReport.date"}}},
 		{name: "null array element", input: edit(t, `"id":"r1",`, `"id":"r1","meta":{"profile":["http://p",null]},`), want: []wantIssue{{operationoutcome.Structure, "MeasureReport.meta.profile[1]"}}},
 		{name: "value under _name", input: edit(t, `"status":"complete"`, `"_status":"complete"`), want: []wantIssue{{operationoutcome.Structure, "MeasureReport.status"}}, strict: true},

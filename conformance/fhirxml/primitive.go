@@ -15,7 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
-	"github.com/madx-project/madx/conformance/internal/fhirtime"
+	"github.com/madx-project/madx/internal/fhirtime"
 )
 
 // valueError is a primitive value that does not parse: what was expected,

@@ -16,7 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
-	"github.com/madx-project/madx/measures"
+	"github.com/madx-project/madx/internal/fhirtime"
 	"github.com/madx-project/madx/store"
 )
 
@@ -199,12 +199,12 @@ func snakeToType(s string) string {
 
 // dateTimeRange returns the instants a FHIR dateTime covers at its
 // precision, both ends included: 2025-01-31 covers the whole day (FHIR R4
-// search.html#date). The calendar arithmetic is measures.Span's, which
+// search.html#date). The calendar arithmetic is fhirtime.Span's, which
 // needs no time zone database.
 func dateTimeRange(dt *dpb.DateTime) (lo, hi time.Time) {
 	if dt == nil || (dt.GetValueUs() == 0 && dt.GetPrecision() == dpb.DateTime_PRECISION_UNSPECIFIED) {
 		return time.Time{}, time.Time{}
 	}
-	l, h := measures.Span(dt)
+	l, h := fhirtime.Span(dt)
 	return time.UnixMicro(l).UTC(), time.UnixMicro(h - 1).UTC()
 }
