@@ -63,7 +63,7 @@ func (s *Server) asyncAccept(c *gin.Context) (*answer, error) {
 	job.Header["Prefer"] = dropRespondAsync(job.Header["Prefer"])
 	job.Principal = submitter(c.Request.Context())
 	id := s.opts.NewID()
-	if err := s.saveJob(c.Request.Context(), id, job, true); err != nil {
+	if err := s.saveJob(c.Request.Context(), id, job, jobPending, true, 0); err != nil {
 		return nil, err
 	}
 	s.async.enqueue(id)
@@ -90,12 +90,22 @@ func dropRespondAsync(prefer string) string {
 	return strings.Join(keep, ", ")
 }
 
-func (s *Server) saveJob(ctx context.Context, id string, job asyncJob, create bool) error {
-	state := "pending"
-	if job.Done {
-		state = "done"
-	}
-	_, err := s.opts.Store.Write(ctx, []store.Change{{Type: asyncType, ID: id, CreateOnly: create,
+// Job states, in the index: accepted and waiting, claimed by a worker,
+// answered.
+const (
+	jobPending = "pending"
+	jobRunning = "running"
+	jobDone    = "done"
+)
+
+// staleClaim is how long a running job may go without an answer before the
+// sweep hands it to another worker (its first worker died with it).
+const staleClaim = 10 * time.Minute
+
+// saveJob writes a job in state; ifMatch, when non-zero, is the version
+// that must still be current (a claim).
+func (s *Server) saveJob(ctx context.Context, id string, job asyncJob, state string, create bool, ifMatch int64) error {
+	_, err := s.opts.Store.Write(ctx, []store.Change{{Type: asyncType, ID: id, CreateOnly: create, IfMatch: ifMatch,
 		Index:  store.Index{Status: state},
 		Render: func(int64, time.Time) ([]byte, error) { return json.Marshal(job) }}})
 	if err != nil {
@@ -104,20 +114,20 @@ func (s *Server) saveJob(ctx context.Context, id string, job asyncJob, create bo
 	return nil
 }
 
-func (s *Server) loadJob(ctx context.Context, id string) (asyncJob, error) {
+func (s *Server) loadJob(ctx context.Context, id string) (asyncJob, store.Resource, error) {
 	var job asyncJob
 	r, err := s.opts.Store.Read(ctx, asyncType, id)
 	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrDeleted) {
-		return job, oo.Wrap(http.StatusNotFound, err, oo.Issuef(oo.SeverityFatal, oo.NotFound, "",
+		return job, r, oo.Wrap(http.StatusNotFound, err, oo.Issuef(oo.SeverityFatal, oo.NotFound, "",
 			"No asynchronous submission %s is known (results are kept for a limited time).", id))
 	}
 	if err != nil {
-		return job, err
+		return job, r, err
 	}
 	if err := json.Unmarshal(r.Body, &job); err != nil {
-		return job, fmt.Errorf("decode async job %s: %w", id, err)
+		return job, r, fmt.Errorf("decode async job %s: %w", id, err)
 	}
-	return job, nil
+	return job, r, nil
 }
 
 // asyncStatus answers a poll: 202 while processing, then 303 See Other to
@@ -153,7 +163,7 @@ func (s *Server) asyncResult(c *gin.Context) (*answer, error) {
 	if err := pipeline.CheckID(id); err != nil {
 		return nil, err
 	}
-	job, err := s.loadJob(c.Request.Context(), id)
+	job, _, err := s.loadJob(c.Request.Context(), id)
 	if err != nil {
 		return nil, err
 	}
@@ -230,9 +240,10 @@ func (s *Server) StartAsync(ctx context.Context, workers int) {
 func (s *Server) sweepJobs(ctx context.Context) {
 	var pending, expired []string
 	err := s.opts.Store.List(ctx, asyncType, func(r store.Resource) error {
-		if r.Index.Status == "pending" {
+		switch age := s.opts.Now().Sub(r.LastUpdated); {
+		case r.Index.Status == jobPending, r.Index.Status == jobRunning && age >= staleClaim:
 			pending = append(pending, r.ID)
-		} else if s.opts.Now().Sub(r.LastUpdated) > s.opts.AsyncRetention {
+		case r.Index.Status == jobDone && age > s.opts.AsyncRetention:
 			expired = append(expired, r.ID)
 		}
 		return nil
@@ -258,8 +269,16 @@ func (s *Server) sweepJobs(ctx context.Context) {
 // runJob processes one job through the same router as a synchronous
 // request, then records its answer.
 func (s *Server) runJob(ctx context.Context, id string) {
-	job, err := s.loadJob(ctx, id)
-	if err != nil || job.Done {
+	job, r, err := s.loadJob(ctx, id)
+	if err != nil || job.Done || r.Index.Status == jobRunning && s.opts.Now().Sub(r.LastUpdated) < staleClaim {
+		return
+	}
+	// Claim it: a job queued twice (on acceptance and by the sweep), or
+	// seen by two servers sharing the store, runs once.
+	if err := s.saveJob(ctx, id, job, jobRunning, false, r.VersionID); err != nil {
+		if !errors.Is(err, store.ErrVersionConflict) {
+			s.log.Error().Err(err).Str("job", id).Msg("claim async job")
+		}
 		return
 	}
 	req, err := http.NewRequestWithContext(ctx, job.Method, job.Path, bytes.NewReader(job.Body))
@@ -280,7 +299,7 @@ func (s *Server) runJob(ctx context.Context, id string) {
 	job.Done, job.Finished = true, s.opts.Now().UTC()
 	job.Status, job.ContentType, job.Result = res.Status, res.Header.Get("Content-Type"), res.Body
 	job.Body = nil // the report numbers need not be kept once processed
-	if err := s.saveJob(ctx, id, job, false); err != nil {
+	if err := s.saveJob(ctx, id, job, jobDone, false, 0); err != nil {
 		s.log.Error().Err(err).Str("job", id).Msg("record async result")
 		return
 	}

@@ -121,3 +121,34 @@ func TestAsyncSurvivesRestart(t *testing.T) {
 type keepOpen struct{ store.Store }
 
 func (keepOpen) Close() error { return nil }
+
+// TestAsyncJobRunsOnce: a pending job seen by the workers of two servers
+// sharing the store (each sweeps it into its queue on start) is claimed by
+// one and runs once: its reports are at version 1, not 2.
+func TestAsyncJobRunsOnce(t *testing.T) {
+	for _, e := range engines() {
+		t.Run(e.name, func(t *testing.T) {
+			st := e.open(t)
+			first := newClient(t, keepOpen{st})
+			first.loadDefinitions()
+			r := first.do("POST", "/", generatedCollection(t, 3), "Prefer", "respond-async")
+			if r.status != http.StatusAccepted {
+				t.Fatalf("respond-async: %d %s", r.status, r)
+			}
+			jobPath := r.header.Get("Content-Location")
+			jobPath = jobPath[strings.Index(jobPath, "/_async/"):]
+			second, third := newClient(t, keepOpen{st}), newClient(t, keepOpen{st})
+			second.startAsync(t)
+			third.startAsync(t)
+			if res := poll(t, second, jobPath); res.status != http.StatusOK {
+				t.Fatalf("result: %d %s", res.status, res)
+			}
+			time.Sleep(300 * time.Millisecond) // let a second run, if any, finish
+			for i := range 3 {
+				if g := second.do("GET", fmt.Sprintf("/MeasureReport/gen-%d", i), nil); g.header.Get("ETag") != `W/"1"` {
+					t.Errorf("gen-%d is at %s, want W/\"1\": the job ran more than once", i, g.header.Get("ETag"))
+				}
+			}
+		})
+	}
+}
