@@ -106,7 +106,7 @@ const staleClaim = 10 * time.Minute
 // that must still be current (a claim).
 func (s *Server) saveJob(ctx context.Context, id string, job asyncJob, state string, create bool, ifMatch int64) error {
 	_, err := s.opts.Store.Write(ctx, []store.Change{{Type: asyncType, ID: id, CreateOnly: create, IfMatch: ifMatch,
-		Index:  store.Index{Status: state},
+		Index:  store.Index{Status: state, Tokens: ownerTokens(job.Principal)},
 		Render: func(int64, time.Time) ([]byte, error) { return json.Marshal(job) }}})
 	if err != nil {
 		return fmt.Errorf("save async job %s: %w", id, err)
@@ -146,8 +146,11 @@ func (s *Server) asyncStatus(c *gin.Context) (*answer, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := s.checkJobOwner(c.Request.Context(), id, r); err != nil {
+		return nil, err
+	}
 	h := http.Header{}
-	if r.Index.Status != "done" {
+	if r.Index.Status != jobDone {
 		h.Set("Retry-After", "1")
 		h.Set("X-Progress", "processing")
 		return &answer{status: http.StatusAccepted, header: h}, nil
@@ -163,11 +166,11 @@ func (s *Server) asyncResult(c *gin.Context) (*answer, error) {
 	if err := pipeline.CheckID(id); err != nil {
 		return nil, err
 	}
-	job, _, err := s.loadJob(c.Request.Context(), id)
+	job, r, err := s.loadJob(c.Request.Context(), id)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkJobOwner(c.Request.Context(), id, job.Principal); err != nil {
+	if err := s.checkJobOwner(c.Request.Context(), id, r); err != nil {
 		return nil, err
 	}
 	if !job.Done {
@@ -304,4 +307,67 @@ func (s *Server) runJob(ctx context.Context, id string) {
 		return
 	}
 	s.log.Info().Str("job", id).Int("status", job.Status).Msg("async submission processed")
+}
+
+type jobKey struct{}
+
+// jobContext is the context an asynchronous job is replayed in: its
+// submitter's principal (recorded at acceptance) and its id, for the audit.
+func (s *Server) jobContext(ctx context.Context, id string, p *auth.Principal) context.Context {
+	ctx = context.WithValue(ctx, jobKey{}, id)
+	if p != nil {
+		ctx = auth.NewContext(ctx, *p)
+	}
+	return ctx
+}
+
+func jobOf(ctx context.Context) (string, bool) {
+	id, ok := ctx.Value(jobKey{}).(string)
+	return id, ok
+}
+
+// submitter is the principal to record with an asynchronous job.
+func submitter(ctx context.Context) *auth.Principal {
+	if p, ok := auth.FromContext(ctx); ok {
+		return &p
+	}
+	return nil
+}
+
+// jobOwner is the index token naming a job's submitter, so that a poll
+// checks it without decoding the job.
+const jobOwner = "owner="
+
+func ownerTokens(p *auth.Principal) []string {
+	if p == nil {
+		return nil
+	}
+	return []string{jobOwner + p.Name()}
+}
+
+// checkJobOwner hides a job, its state as well as its result, from other
+// clients: only its submitter (or an unrestricted principal) may poll it.
+// r is the stored job; job is decoded only when its index names no owner
+// (a job stored before owners were indexed).
+func (s *Server) checkJobOwner(ctx context.Context, id string, r store.Resource) error {
+	owner, indexed := "", false
+	for _, t := range r.Index.Tokens {
+		if v, ok := strings.CutPrefix(t, jobOwner); ok {
+			owner, indexed = v, true
+		}
+	}
+	if !indexed {
+		var job asyncJob
+		if err := json.Unmarshal(r.Body, &job); err != nil {
+			return fmt.Errorf("decode async job %s: %w", id, err)
+		}
+		if job.Principal != nil {
+			owner = job.Principal.Name()
+		}
+	}
+	p, _ := auth.FromContext(ctx)
+	if owner == "" || p.Unrestricted || p.Name() == owner {
+		return nil
+	}
+	return oo.Errorf(http.StatusNotFound, oo.NotFound, "", "No asynchronous submission %s is known (results are kept for a limited time).", id)
 }

@@ -1,0 +1,96 @@
+package server_test
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// TestFacilityRightsMatrix: facility A's token against facility B's report
+// on every way to read or change it (issue 11). Each row names what A must
+// get; B's report must come out untouched, and nothing of it may show in
+// A's answers.
+func TestFacilityRightsMatrix(t *testing.T) {
+	k := newTokenKit(t)
+	forEachSecuredEngine(t, k.security(), func(t *testing.T, c *client) {
+		c.startAsync(t)
+		loadDefinitionsAs(c, k.admin())
+		hpA := k.token(k.claims("healthpost-1", "system/*.write system/MeasureReport.read system/Measure.read", "Location/HealthPost1"))
+		hpB := k.token(k.claims("healthpost-2", "system/MeasureReport.write system/MeasureReport.read", "Location/HealthPost2"))
+		asB, asA := []string{"Authorization", "Bearer " + hpB}, []string{"Authorization", "Bearer " + hpA}
+		if r := c.do("PUT", "/MeasureReport/b-1", report(t, "b-1", "HealthPost2", 3), asB...); r.status != http.StatusCreated {
+			t.Fatalf("B's report: %d %s", r.status, r)
+		}
+		// B's asynchronous submission, whose status and result are B's.
+		r := c.do("PUT", "/MeasureReport/b-2", report(t, "b-2", "HealthPost2", 4), append(asB, "Prefer", "respond-async")...)
+		if r.status != http.StatusAccepted {
+			t.Fatalf("B's async PUT: %d %s", r.status, r)
+		}
+		job := r.header.Get("Content-Location")
+		job = job[strings.Index(job, "/_async/"):]
+		bRes := pollAs(t, c, job, hpB)
+		if bRes.status != http.StatusCreated {
+			t.Fatalf("B's async result: %d %s", bRes.status, bRes)
+		}
+		var auditID string
+		if r := c.do("GET", "/AuditEvent?entity=MeasureReport/b-1", nil, "Authorization", "Bearer "+k.admin()); r.status == http.StatusOK {
+			if es, _ := r.json(t)["entry"].([]any); len(es) > 0 {
+				auditID = es[0].(map[string]any)["resource"].(map[string]any)["id"].(string)
+			}
+		}
+		if auditID == "" {
+			t.Fatal("no AuditEvent for B's write")
+		}
+		bundle := func(typ, method, url string) []byte {
+			return []byte(fmt.Sprintf(`{"resourceType":"Bundle","type":%q,"entry":[{"request":{"method":%q,"url":%q}}]}`, typ, method, url))
+		}
+		for _, tc := range []struct {
+			name, method, path string
+			body               []byte
+			headers            []string
+			want               int
+			// inside: the refusal is the status of the Bundle's entry
+			inside bool
+		}{
+			{"read", "GET", "/MeasureReport/b-1", nil, nil, http.StatusForbidden, false},
+			{"HEAD", "HEAD", "/MeasureReport/b-1", nil, nil, http.StatusForbidden, false},
+			{"conditional read", "GET", "/MeasureReport/b-1", nil, []string{"If-None-Match", `W/"1"`}, http.StatusForbidden, false},
+			{"vread", "GET", "/MeasureReport/b-1/_history/1", nil, nil, http.StatusForbidden, false},
+			{"instance history", "GET", "/MeasureReport/b-1/_history", nil, nil, http.StatusForbidden, false},
+			{"search by id", "GET", "/MeasureReport?_id=b-1", nil, nil, http.StatusOK, false},
+			{"search by subject", "GET", "/MeasureReport?subject=Location/HealthPost2", nil, nil, http.StatusOK, false},
+			{"search as POST", "POST", "/MeasureReport/_search", []byte("_id=b-1"), []string{"Content-Type", "application/x-www-form-urlencoded"}, http.StatusOK, false},
+			{"type _history", "GET", "/MeasureReport/_history", nil, nil, http.StatusOK, false},
+			{"system _history", "GET", "/_history", nil, nil, http.StatusOK, false},
+			{"update", "PUT", "/MeasureReport/b-1", report(t, "b-1", "HealthPost1", 9), nil, http.StatusForbidden, false},
+			{"delete", "DELETE", "/MeasureReport/b-1", nil, nil, http.StatusForbidden, false},
+			{"batch read entry", "POST", "/", bundle("batch", "GET", "MeasureReport/b-1"), nil, http.StatusForbidden, true},
+			{"transaction read entry", "POST", "/", bundle("transaction", "GET", "MeasureReport/b-1"), nil, http.StatusForbidden, true},
+			{"batch delete entry", "POST", "/", bundle("batch", "DELETE", "MeasureReport/b-1"), nil, http.StatusForbidden, true},
+			{"transaction delete entry", "POST", "/", bundle("transaction", "DELETE", "MeasureReport/b-1"), nil, http.StatusForbidden, false},
+			{"async status of B's job", "GET", job, nil, nil, http.StatusNotFound, false},
+			{"async result of B's job", "GET", job + "/result", nil, nil, http.StatusNotFound, false},
+			{"AuditEvent search", "GET", "/AuditEvent?entity=MeasureReport/b-1", nil, nil, http.StatusForbidden, false},
+			{"AuditEvent read", "GET", "/AuditEvent/" + auditID, nil, nil, http.StatusForbidden, false},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				r := c.do(tc.method, tc.path, tc.body, append(append([]string{}, asA...), tc.headers...)...)
+				switch {
+				case tc.inside:
+					if r.status != http.StatusOK || !strings.Contains(r.String(), fmt.Sprintf(`"status":"%d`, tc.want)) {
+						t.Errorf("want a response Bundle whose entry is %d: %d %s", tc.want, r.status, r)
+					}
+				case r.status != tc.want:
+					t.Errorf("status %d, want %d: %s", r.status, tc.want, r)
+				}
+				if strings.Contains(string(r.body), `"id":"b-`) || strings.Contains(string(r.body), `"reference":"Location/HealthPost2"`) {
+					t.Errorf("the answer shows B's report: %s", r)
+				}
+			})
+		}
+		if g := c.do("GET", "/MeasureReport/b-1", nil, asB...); g.status != http.StatusOK || g.header.Get("ETag") != `W/"1"` {
+			t.Errorf("B's report after A's attempts: %d %s", g.status, g.header.Get("ETag"))
+		}
+	})
+}
