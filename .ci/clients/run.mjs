@@ -126,7 +126,7 @@ function checkRefusalOutcome(who, oo) {
     (oo?.issue || []).some((i) => i.severity === 'fatal' && i.expression?.includes('MeasureReport.group[0].code')),
     'a fatal issue with expression MeasureReport.group[0].code', oo);
 }
-// notThrown fails a check that expected the call to throw.
+// expectError runs fn, which must throw; inspect checks what it threw.
 async function expectError(who, what, fn, inspect) {
   try {
     const got = await fn();
