@@ -177,8 +177,12 @@ func (s *Server) writtenEntry(p *entryPlan, r store.Result) outEntry {
 	if p.method != http.MethodDelete {
 		e.FullURL = s.fullURL(r.Resource)
 		e.Response.Location = s.versionURL(r.Resource)
-		if w := p.write.Warnings(); len(w) > 0 {
-			e.Response.Outcome, _ = s.opts.JSON.Encode(oo.Resource(w), false)
+		issues := p.write.Warnings()
+		if correction, ok := correctionIssue(p.write, r); ok {
+			issues = append([]oo.Issue{correction}, issues...)
+		}
+		if len(issues) > 0 {
+			e.Response.Outcome, _ = s.opts.JSON.Encode(oo.Resource(issues), false)
 		}
 	}
 	return e

@@ -116,23 +116,34 @@ func (s *Server) apply(c *gin.Context, in pipeline.Intent) (*answer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.written(c, r, pl.Warnings()), nil
+	return s.written(c, pl, r), nil
 }
 
 // written builds the answer to a successful create or update, honouring
 // Prefer: return=minimal|representation|OperationOutcome (FHIR R4
-// http.html#ops).
-func (s *Server) written(c *gin.Context, r store.Result, warnings []oo.Issue) *answer {
+// http.html#ops). A create that corrected the stored holder of its report
+// key answers as the update it was (docs/rest.md, "A create that corrects a
+// stored report"): 200, Location and Content-Location naming the holder's
+// new version, and the correction stated in the OperationOutcome.
+func (s *Server) written(c *gin.Context, pl *pipeline.Planned, r store.Result) *answer {
 	status := http.StatusOK
 	if r.Created {
 		status = http.StatusCreated
 	}
 	a := &answer{status: status, header: s.versionHeaders(r.Resource)}
 	a.header.Set("Location", s.versionURL(r.Resource))
+	correction, corrected := correctionIssue(pl, r)
+	if corrected {
+		// RFC 9110 §8.7: the answer is about the holder, not the URL posted to.
+		a.header.Set("Content-Location", s.versionURL(r.Resource))
+	}
 	switch preferReturn(c.Request) {
 	case "minimal":
 	case "OperationOutcome":
-		issues := warnings
+		issues := pl.Warnings()
+		if corrected {
+			issues = append([]oo.Issue{correction}, issues...)
+		}
 		if len(issues) == 0 {
 			verb := "updated"
 			if r.Unchanged {
@@ -155,6 +166,20 @@ func (s *Server) written(c *gin.Context, r store.Result, warnings []oo.Issue) *a
 		a.body = body
 	}
 	return a
+}
+
+// correctionIssue states what a create that corrected a stored report did,
+// and reports whether it did: the pipeline turned it into an update of the
+// holder of its business key, and the write made a new version of it (if
+// the holder was deleted meanwhile, the write created it anew: a plain
+// create).
+func correctionIssue(pl *pipeline.Planned, r store.Result) (oo.Issue, bool) {
+	if pl == nil || pl.Corrects == "" || r.Created {
+		return oo.Issue{}, false
+	}
+	return oo.Issuef(oo.SeverityInformation, oo.Informational, "",
+		"%s/%s updated at version %d: a report for the same measure, subject and period (%s) was already stored as %s/%s, so this create corrected it instead of creating another (docs/validation.md).",
+		r.Resource.Type, r.Resource.ID, r.Resource.VersionID, strings.ReplaceAll(pl.ReportKey(), " ", ", "), r.Resource.Type, pl.Corrects), true
 }
 
 func (s *Server) versionHeaders(r store.Resource) http.Header {

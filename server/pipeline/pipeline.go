@@ -108,6 +108,11 @@ type Planned struct {
 	ID       string    // the final id: assigned on create, or the report key's holder
 	Prepared *Prepared // nil for a delete
 	Change   store.Change
+	// Corrects is the id of the stored report a create turned into an
+	// update of, because it holds the created report's business key
+	// (docs/validation.md); "" otherwise. The way in tells the sender so:
+	// nothing was created.
+	Corrects string
 	ifMatch  int64 // as the client sent it (Change.IfMatch may be pinned)
 }
 
@@ -244,6 +249,9 @@ func (p *Pipeline) finish(pl *Planned, holders map[string]string) error {
 		return err
 	}
 	pl.ID = pl.Prepared.ID
+	if existing {
+		pl.Corrects = pl.ID
+	}
 	if pl.Change, err = p.change(pl.Prepared); err != nil {
 		return err
 	}
