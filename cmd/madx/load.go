@@ -17,48 +17,25 @@ import (
 	"strings"
 
 	"github.com/madx-project/madx/conformance"
-	"github.com/madx-project/madx/internal/inprocess"
 )
 
 func load(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	var (
-		sc       storeConfig
-		srvURL   string
-		token    string
-		logLevel string
-	)
+	var t target
 	fset := flag.NewFlagSet("madx load", flag.ContinueOnError)
 	fset.SetOutput(stderr)
-	sc.register(fset, getenv)
-	fset.StringVar(&srvURL, "server", getenv("MADX_SERVER"), "FHIR base URL of a running server to load into, instead of opening the store directly (MADX_SERVER)")
-	fset.StringVar(&token, "token", getenv("MADX_TOKEN"), "bearer token for --server (MADX_TOKEN)")
-	fset.StringVar(&logLevel, "log-level", envOr(getenv, "MADX_LOG_LEVEL", "warn"), "log level of the embedded server (MADX_LOG_LEVEL)")
+	t.register(fset, getenv, "load into")
 	if err := fset.Parse(args); err != nil {
 		return usageError(err)
 	}
 	if fset.NArg() == 0 {
 		return fmt.Errorf("%w: madx load needs at least one file or directory", errUsage)
 	}
-	l := &loader{out: stdout, token: token}
-	if srvURL != "" {
-		l.client, l.base = &http.Client{}, strings.TrimSuffix(srvURL, "/")
-		return l.loadPaths(ctx, fset.Args())
-	}
-	log, err := newLogger(stderr, logLevel)
+	client, base, done, err := t.connect(ctx, nil, stderr)
 	if err != nil {
 		return err
 	}
-	st, err := sc.open(ctx, log)
-	if err != nil {
-		return fmt.Errorf("open store: %w", err)
-	}
-	defer st.Close()
-	const base = "http://madx.invalid/fhir"
-	h, err := newHandler(st, log, handlerOptions{baseURL: base, basePath: "/fhir", maxBody: 1 << 30, maxBundleEntries: 1 << 20})
-	if err != nil {
-		return err
-	}
-	l.client, l.base = inprocess.Client(h), base
+	defer done()
+	l := &loader{client: client, base: base, token: t.token, out: stdout}
 	return l.loadPaths(ctx, fset.Args())
 }
 

@@ -13,7 +13,6 @@ import (
 	"strings"
 
 	"github.com/madx-project/madx/conformance"
-	"github.com/madx-project/madx/internal/inprocess"
 	"github.com/madx-project/madx/store"
 	"github.com/madx-project/madx/store/sqlite"
 )
@@ -25,33 +24,21 @@ import (
 // server at all.
 func validateCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var (
-		sc       storeConfig
-		defsDir  string
-		srvURL   string
-		token    string
-		logLevel string
+		t       target
+		defsDir string
 	)
 	fset := flag.NewFlagSet("madx validate", flag.ContinueOnError)
 	fset.SetOutput(stderr)
-	sc.register(fset, getenv)
+	t.register(fset, getenv, "validate with (its $validate)")
 	fset.StringVar(&defsDir, "definitions", "", "file or directory of definitions (Measure, ValueSet, CodeSystem, Location, Organization) to validate against, in a temporary store; without it the store of --data-dir or --mongodb-uri is used")
-	fset.StringVar(&srvURL, "server", getenv("MADX_SERVER"), "FHIR base URL of a running server whose $validate to use instead (MADX_SERVER)")
-	fset.StringVar(&token, "token", getenv("MADX_TOKEN"), "bearer token for --server (MADX_TOKEN)")
-	fset.StringVar(&logLevel, "log-level", envOr(getenv, "MADX_LOG_LEVEL", "warn"), "log level of the embedded server (MADX_LOG_LEVEL)")
 	if err := fset.Parse(args); err != nil {
 		return usageError(err)
 	}
 	if fset.NArg() == 0 {
 		return fmt.Errorf("%w: madx validate needs at least one file", errUsage)
 	}
-	v := &validator{out: stdout, token: token}
-	if srvURL != "" {
-		v.client, v.base = &http.Client{}, strings.TrimSuffix(srvURL, "/")
-		return v.validatePaths(ctx, fset.Args())
-	}
-	log, err := newLogger(stderr, logLevel)
-	if err != nil {
-		return err
+	if defsDir != "" && t.server != "" {
+		return fmt.Errorf("%w: --definitions validates offline; --server uses the definitions of that server: give one of them", errUsage)
 	}
 	var st store.Store
 	if defsDir != "" {
@@ -63,25 +50,23 @@ func validateCmd(ctx context.Context, args []string, getenv func(string) string,
 		if st, err = sqlite.Open(ctx, sqlite.Options{Dir: dir}); err != nil {
 			return fmt.Errorf("open a temporary store: %w", err)
 		}
-	} else if st, err = sc.open(ctx, log); err != nil {
-		return fmt.Errorf("open store: %w", err)
+		defer st.Close()
 	}
-	defer st.Close()
-	const base = "http://madx.invalid/fhir"
-	h, err := newHandler(st, log, handlerOptions{baseURL: base, basePath: "/fhir", maxBody: 1 << 30, maxBundleEntries: 1 << 20})
+	client, base, done, err := t.connect(ctx, st, stderr)
 	if err != nil {
 		return err
 	}
-	v.client, v.base = inprocess.Client(h), base
-	if defsDir != "" {
+	defer done()
+	if st != nil {
 		// The definitions' own problems are the loader's to tell.
-		l := &loader{client: v.client, base: base, out: io.Discard}
+		l := &loader{client: client, base: base, out: io.Discard}
 		if err := l.loadPaths(ctx, []string{defsDir}); err != nil {
 			l.out = stderr
 			_ = l.loadPaths(ctx, []string{defsDir})
 			return fmt.Errorf("--definitions %s: %w", defsDir, err)
 		}
 	}
+	v := &validator{client: client, base: base, token: t.token, out: stdout}
 	return v.validatePaths(ctx, fset.Args())
 }
 
