@@ -55,6 +55,11 @@ func TestValidateOperation(t *testing.T) {
 		if r := c.do("GET", "/MeasureReport?_summary=count", nil); !strings.Contains(r.String(), `"total":0`) {
 			t.Errorf("$validate stored something: %s", r)
 		}
+		// The XML form of Parameters, answered in JSON.
+		xmlParams := `<Parameters xmlns="http://hl7.org/fhir"><parameter><name value="resource"/><resource><Location><id value="x"/><name value="A"/></Location></resource></parameter></Parameters>`
+		if r := c.do("POST", "/Measure/$validate", []byte(xmlParams), "Content-Type", "application/fhir+xml", "Accept", "application/fhir+json"); r.status != http.StatusOK || !strings.Contains(r.String(), "The body is a Location but the URL names Measure") {
+			t.Errorf("XML Parameters: %d %s", r.status, r)
+		}
 		if r := c.do("POST", "/MeasureReport/$validate?mode=sideways", good); r.status != http.StatusBadRequest {
 			t.Errorf("unknown mode: %d, want 400: %s", r.status, r)
 		}
