@@ -43,7 +43,7 @@ func TestNewMeasureVersionKeepsCorrections(t *testing.T) {
 		}
 		for q, want := range map[string]string{
 			"validated-against=" + url + "|0.0.1": "jan",
-			"validated-against=0.0.2":             "mar",
+			"validated-against=" + url + "|0.0.2": "mar",
 			"validated-against=" + url + "|":      "jan,mar",
 		} {
 			r := c.do("GET", "/MeasureReport?_sort=_id&"+q, nil)
