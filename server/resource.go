@@ -36,25 +36,6 @@ func unwrap(msg proto.Message) proto.Message {
 	return m.Get(fd).Message().Interface()
 }
 
-// wrap puts a concrete resource into a ContainedResource.
-func wrap(res proto.Message) (*bcrpb.ContainedResource, error) {
-	if cr, ok := res.(*bcrpb.ContainedResource); ok {
-		return cr, nil
-	}
-	cr := &bcrpb.ContainedResource{}
-	m := cr.ProtoReflect()
-	od := m.Descriptor().Oneofs().ByName("oneof_resource")
-	name := res.ProtoReflect().Descriptor().FullName()
-	for i := 0; i < od.Fields().Len(); i++ {
-		fd := od.Fields().Get(i)
-		if fd.Message() != nil && fd.Message().FullName() == name {
-			m.Set(fd, protoreflect.ValueOfMessage(res.ProtoReflect()))
-			return cr, nil
-		}
-	}
-	return nil, fmt.Errorf("%s is not a resource type", name)
-}
-
 // resourceType is the FHIR type name of a resource proto.
 func resourceType(res proto.Message) string {
 	return string(res.ProtoReflect().Descriptor().Name())
