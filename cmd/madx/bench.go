@@ -22,21 +22,20 @@ import (
 
 // benchConfig is everything `madx bench` is told.
 type benchConfig struct {
-	base, token  string
-	phases       string
-	concurrency  int
-	bundleSize   int
-	duration     time.Duration
-	count        int
-	facilities   int
-	offset       int
-	verify       int
-	pid          int
-	setup        bool
-	allowRemote  bool
-	seed         uint64
-	measureID    string
-	bundleAtBase string // where collection Bundles are POSTed
+	base, token string
+	phases      string
+	concurrency int
+	bundleSize  int
+	duration    time.Duration
+	count       int
+	facilities  int
+	offset      int
+	verify      int
+	pid         int
+	setup       bool
+	allowRemote bool
+	seed        uint64
+	measureID   string
 }
 
 // bench is a load generator for any FHIR server taking mADX reports: it

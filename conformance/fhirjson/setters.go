@@ -5,8 +5,6 @@ import (
 	"unsafe"
 
 	"google.golang.org/protobuf/reflect/protoreflect"
-
-	dpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
 )
 
 // valueField returns the address of a primitive's value in its Go struct,
@@ -140,28 +138,4 @@ func cutPrefix(s, prefix string) (string, bool) {
 
 func isAlnum(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
-}
-
-// getString reads a string-valued primitive, through the Go field for the
-// core types (see setString).
-func getString(m protoreflect.Message, cm *msgInfo) string {
-	switch v := m.Interface().(type) {
-	case *dpb.String:
-		return v.Value
-	case *dpb.Code:
-		return v.Value
-	case *dpb.Uri:
-		return v.Value
-	case *dpb.Canonical:
-		return v.Value
-	case *dpb.Id:
-		return v.Value
-	case *dpb.Url:
-		return v.Value
-	case *dpb.Markdown:
-		return v.Value
-	case *dpb.Decimal:
-		return v.Value
-	}
-	return m.Get(cm.valueFD).String()
 }

@@ -143,7 +143,7 @@ func elementSchema(f protoreflect.FieldDescriptor, built map[protoreflect.FullNa
 // buildSchema builds the schema of d and, through the elements' sch, of
 // every message type reachable from d (contained resources excepted).
 func buildSchema(d protoreflect.MessageDescriptor, built map[protoreflect.FullName]*schema) *schema {
-	s := &schema{desc: d, elements: map[string]element{}}
+	s := &schema{desc: d, kind: kindComplex, elements: map[string]element{}}
 	built[d.FullName()] = s
 	sdKind := proto.GetExtension(d.Options(), apb.E_StructureDefinitionKind).(apb.StructureDefinitionKindValue)
 	switch {

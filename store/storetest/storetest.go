@@ -469,7 +469,7 @@ func testList(t *testing.T, s store.Store) {
 	err := s.List(context.Background(), "Location", func(r store.Resource) error {
 		got = append(got, r.ID)
 		if len(r.Body) == 0 {
-			return fmt.Errorf("List gave %s without body", r.ID)
+			return fmt.Errorf("no body for %s from List", r.ID)
 		}
 		return nil
 	})
