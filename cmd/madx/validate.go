@@ -142,7 +142,7 @@ func validateItems(file string) ([]validateItem, error) {
 			ResourceType string `json:"resourceType"`
 		}
 		if err := json.Unmarshal(e.Resource, &r); err != nil || r.ResourceType == "" {
-			return nil, fmt.Errorf("Bundle.entry[%d] carries no resource", i)
+			return nil, fmt.Errorf("entry %d of the Bundle (Bundle.entry[%d]) carries no resource", i, i)
 		}
 		out = append(out, validateItem{where: fmt.Sprintf("%s#Bundle.entry[%d]", file, i), typ: r.ResourceType, contentType: conformance.MediaFHIRJSON, body: e.Resource})
 	}
