@@ -94,3 +94,28 @@ func TestFacilityRightsMatrix(t *testing.T) {
 		}
 	})
 }
+
+// TestStaleIfMatchTellsNothingOfAnothersReport: facility A sending a stale
+// If-Match for B's report gets the refusal of its rights (403), not the 412
+// that would confirm the report exists and is at another version.
+func TestStaleIfMatchTellsNothingOfAnothersReport(t *testing.T) {
+	k := newTokenKit(t)
+	forEachSecuredEngine(t, k.security(), func(t *testing.T, c *client) {
+		loadDefinitionsAs(c, k.admin())
+		hpA := k.token(k.claims("healthpost-1", "system/MeasureReport.write", "Location/HealthPost1"))
+		hpB := k.token(k.claims("healthpost-2", "system/MeasureReport.write", "Location/HealthPost2"))
+		if r := c.do("PUT", "/MeasureReport/b-1", report(t, "b-1", "HealthPost2", 3), "Authorization", "Bearer "+hpB); r.status != http.StatusCreated {
+			t.Fatalf("B's report: %d %s", r.status, r)
+		}
+		for _, method := range []string{"PUT", "DELETE"} {
+			var body []byte
+			if method == "PUT" {
+				body = report(t, "b-1", "HealthPost1", 3)
+			}
+			r := c.do(method, "/MeasureReport/b-1", body, "Authorization", "Bearer "+hpA, "If-Match", `W/"9"`)
+			if r.status != http.StatusForbidden || strings.Contains(r.String(), "version") && strings.Contains(r.String(), "If-Match") {
+				t.Errorf("%s with a stale If-Match: %d, want 403 saying nothing of versions: %s", method, r.status, r)
+			}
+		}
+	})
+}

@@ -302,29 +302,30 @@ func (p *Pipeline) Check(ctx context.Context, plans []*Planned) (int, error) {
 		if err != nil && !gone {
 			return i, err
 		}
-		if pl.ifMatch != 0 && (gone || cur.VersionID != pl.ifMatch) {
-			return i, pl.conflict(store.ErrVersionConflict)
-		}
-		if !rights {
-			continue
-		}
-		if gone {
-			// Nothing live is replaced; should a report appear under this
-			// id before the write, it must not be overwritten unchecked.
-			if !ch.Delete && errors.Is(err, store.ErrNotFound) {
-				ch.CreateOnly = true
+		// Rights first: a stale If-Match must not tell a caller who may not
+		// touch the report that it exists, nor its version.
+		if rights && !gone {
+			if sn == nil {
+				if sn, err = p.snapshotOf(ctx); err != nil {
+					return i, err
+				}
 			}
-			continue
-		}
-		if sn == nil {
-			if sn, err = p.snapshotOf(ctx); err != nil {
+			if err := p.authorizeReplaced(ctx, sn, pl, cur); err != nil {
 				return i, err
 			}
 		}
-		if err := p.authorizeReplaced(ctx, sn, pl, cur); err != nil {
-			return i, err
+		if pl.ifMatch != 0 && (gone || cur.VersionID != pl.ifMatch) {
+			return i, pl.conflict(store.ErrVersionConflict)
 		}
-		ch.IfMatch = cur.VersionID // pinned: see conflict
+		switch {
+		case !rights:
+		case !gone:
+			ch.IfMatch = cur.VersionID // pinned: see conflict
+		case !ch.Delete && errors.Is(err, store.ErrNotFound):
+			// Nothing live is replaced; should a report appear under this
+			// id before the write, it must not be overwritten unchecked.
+			ch.CreateOnly = true
+		}
 	}
 	return -1, nil
 }
