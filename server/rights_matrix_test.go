@@ -119,3 +119,32 @@ func TestStaleIfMatchTellsNothingOfAnothersReport(t *testing.T) {
 		}
 	})
 }
+
+// TestSearchWithThousandsOfRights: a token whose madx_subjects name 3,000
+// facilities searches, pages and counts (issue 14 defect 1: each covered
+// Location was one more OR term, and SQLite refused the query past about a
+// thousand with a 503).
+func TestSearchWithThousandsOfRights(t *testing.T) {
+	k := newTokenKit(t)
+	forEachSecuredEngine(t, k.security(), func(t *testing.T, c *client) {
+		loadDefinitionsAs(c, k.admin())
+		subjects := []string{"Location/HealthPost1", "Location/HealthPost2"}
+		for i := range 3000 {
+			subjects = append(subjects, fmt.Sprintf("Location/nowhere-%d", i))
+		}
+		wide := k.token(k.claims("district", "system/MeasureReport.read system/MeasureReport.write", subjects...))
+		for i, s := range []string{"HealthPost1", "HealthPost2", "HealthPost3"} {
+			if r := c.do("PUT", fmt.Sprintf("/MeasureReport/w-%d", i), report(t, fmt.Sprintf("w-%d", i), s, 2), "Authorization", "Bearer "+k.admin()); r.status != http.StatusCreated {
+				t.Fatalf("report %d: %d %s", i, r.status, r)
+			}
+		}
+		r := c.do("GET", "/MeasureReport?_count=1&_total=accurate", nil, "Authorization", "Bearer "+wide)
+		if r.status != http.StatusOK {
+			t.Fatalf("search: %d %s", r.status, r)
+		}
+		m := r.json(t)
+		if m["total"] != float64(2) || !strings.Contains(r.String(), `"relation":"next"`) {
+			t.Errorf("want total 2 (HealthPost1 and 2, not 3) and a next page: %s", r)
+		}
+	})
+}

@@ -74,6 +74,24 @@ func (s *Server) search(c *gin.Context) (*answer, error) {
 	return s.searchBundle(req, page)
 }
 
+// maxSearchTerms caps the parameters and comma-separated values of one
+// search: the work is linear in them, but a client must not make a request
+// cost what a thousand do (issue 14). A facility list this long belongs in
+// the token's rights, which have no such cap.
+const maxSearchTerms = 10000
+
+// countValues counts a search's parameters and their comma-separated
+// alternatives.
+func countValues(params url.Values) int {
+	n := 0
+	for _, vs := range params {
+		for _, v := range vs {
+			n += 1 + strings.Count(v, ",")
+		}
+	}
+	return n
+}
+
 // searchValues reads the parameters of a search: the query string, plus a
 // form body on POST (search.html#search-post).
 func searchValues(r *http.Request) (url.Values, error) {
@@ -99,6 +117,10 @@ func (s *Server) parseSearch(c *gin.Context, typ string, params url.Values) (*se
 		}
 	}
 	known := searchParams(typ)
+	if n := countValues(params); n > maxSearchTerms {
+		return nil, oo.Errorf(http.StatusBadRequest, oo.TooCostly, "",
+			"The search has %d parameters and values; this server takes at most %d per search (docs/search.md). Split it into several searches.", n, maxSearchTerms)
+	}
 	names := make([]string, 0, len(params))
 	for name := range params {
 		names = append(names, name)

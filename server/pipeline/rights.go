@@ -71,35 +71,52 @@ const maxDepth = 64
 // manages it or one of those Locations, directly or through
 // Organization.partOf.
 func (g *facilityGraph) covers(rights []string, subject string) bool {
-	locs, orgs := map[string]bool{}, map[string]bool{}
+	return g.compile(rights).covers(g, subject)
+}
+
+// rightSet is a principal's rights read once: the literal references and
+// the Locations and Organizations they name (identifiers resolved).
+type rightSet struct {
+	literal    map[string]bool
+	locs, orgs map[string]bool
+}
+
+func (g *facilityGraph) compile(rights []string) rightSet {
+	rs := rightSet{literal: map[string]bool{}, locs: map[string]bool{}, orgs: map[string]bool{}}
 	for _, r := range rights {
 		r = strings.TrimPrefix(r, "identifier:")
+		rs.literal[r] = true // also covers unresolved subjects compared literally
 		switch {
-		case r == subject:
-			return true // also covers unresolved subjects compared literally
 		case strings.HasPrefix(r, "Location/"):
-			locs[strings.TrimPrefix(r, "Location/")] = true
+			rs.locs[strings.TrimPrefix(r, "Location/")] = true
 		case strings.HasPrefix(r, "Organization/"):
-			orgs[strings.TrimPrefix(r, "Organization/")] = true
+			rs.orgs[strings.TrimPrefix(r, "Organization/")] = true
 		case strings.Contains(r, "|") && g != nil:
 			for _, id := range g.locIdent[r] {
-				locs[id] = true
+				rs.locs[id] = true
 			}
 			for _, id := range g.orgIdent[r] {
-				orgs[id] = true
+				rs.orgs[id] = true
 			}
 		}
+	}
+	return rs
+}
+
+func (rs rightSet) covers(g *facilityGraph, subject string) bool {
+	if rs.literal[subject] {
+		return true
 	}
 	loc, ok := strings.CutPrefix(subject, "Location/")
 	if !ok || g == nil {
 		return false
 	}
 	for i := 0; loc != "" && i < maxDepth; i, loc = i+1, g.locParent[loc] {
-		if locs[loc] {
+		if rs.locs[loc] {
 			return true
 		}
 		for j, org := 0, g.locOrg[loc]; org != "" && j < maxDepth; j, org = j+1, g.orgParent[org] {
-			if orgs[org] {
+			if rs.orgs[org] {
 				return true
 			}
 		}
@@ -203,13 +220,14 @@ func orNone(s string) string {
 // coveredLocations lists every Location (as "Location/<id>") the rights
 // cover, for narrowing a search to what the caller may read.
 func (g *facilityGraph) coveredLocations(rights []string) []string {
+	rs := g.compile(rights) // once: a national token names thousands
 	seen := map[string]bool{}
 	var out []string
 	consider := func(id string) {
 		ref := "Location/" + id
 		if !seen[ref] {
 			seen[ref] = true
-			if g.covers(rights, ref) {
+			if rs.covers(g, ref) {
 				out = append(out, ref)
 			}
 		}

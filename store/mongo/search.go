@@ -64,12 +64,22 @@ func searchFilter(q store.Query) (bson.D, error) {
 	var and bson.A
 	for _, cl := range q.Where {
 		var or bson.A
+		// Many equalities on one field are one $in: a national token's
+		// thousands of facilities, or a long value list, stay one term.
+		sets, eqs := map[string]bson.A{}, countEq(cl)
 		for _, c := range cl.Any {
+			if name, ok := fieldNames[c.Field]; ok && c.Op == store.OpEq && c.All == nil && !c.Field.IsTime() && eqs[c.Field] >= manyValues {
+				sets[name] = append(sets[name], c.Value)
+				continue
+			}
 			d, err := condFilter(c)
 			if err != nil {
 				return nil, err
 			}
 			or = append(or, d)
+		}
+		for _, name := range slices.Sorted(maps.Keys(sets)) {
+			or = append(or, bson.D{{Key: name, Value: bson.D{{Key: "$in", Value: sets[name]}}}})
 		}
 		if len(or) == 0 {
 			or = bson.A{bson.D{{Key: "_id", Value: bson.D{{Key: "$exists", Value: false}}}}}
@@ -80,6 +90,20 @@ func searchFilter(q store.Query) (bson.D, error) {
 		f = append(f, bson.E{Key: "$and", Value: and})
 	}
 	return f, nil
+}
+
+// manyValues is where equalities on one field become one $in.
+const manyValues = 8
+
+// countEq counts the plain equalities of a clause per field.
+func countEq(cl store.Clause) map[store.Field]int {
+	n := map[store.Field]int{}
+	for _, c := range cl.Any {
+		if c.Op == store.OpEq && c.All == nil {
+			n[c.Field]++
+		}
+	}
+	return n
 }
 
 func condFilter(c store.Cond) (bson.D, error) {

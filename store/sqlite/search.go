@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"math"
@@ -131,31 +132,49 @@ func searchWhere(q store.Query) (string, []any, error) {
 	for _, cl := range q.Where {
 		b.WriteString(" AND (")
 		first := true
-		for _, c := range cl.Any {
-			if url, ok := canonicalURL(cl, c); ok {
-				// measure = url OR measure LIKE 'url|%': the url part
-				// column, so that the (measure_url, period_start) index
-				// serves it with an equality (SQLite will not use an index
-				// for an OR of an equality and a range on one column).
-				if !first {
-					b.WriteString(" OR ")
-				}
-				first = false
-				b.WriteString("c.measure_url = ?")
-				args = append(args, url)
-				continue
-			}
-			if isCanonicalVersionPrefix(cl, c) {
-				continue
-			}
+		or := func() {
 			if !first {
 				b.WriteString(" OR ")
 			}
 			first = false
+		}
+		paired := versionPrefixes(cl)
+		// Equalities on one column are gathered into a set: an OR per value
+		// would hit SQLite's expression depth limit at about a thousand
+		// values (a national token's facilities, a long value list).
+		sets := map[string][]string{}
+		var order []string
+		add := func(col, v string) {
+			if _, ok := sets[col]; !ok {
+				order = append(order, col)
+			}
+			sets[col] = append(sets[col], v)
+		}
+		for _, c := range cl.Any {
+			if c.Field == store.FieldMeasure && c.Op == store.OpEq && c.All == nil && paired[c.Value+"|"] {
+				// measure = url OR measure LIKE 'url|%': the url part
+				// column, so that the (measure_url, period_start) index
+				// serves it with an equality (SQLite will not use an index
+				// for an OR of an equality and a range on one column).
+				add("c.measure_url", c.Value)
+				continue
+			}
+			if c.Field == store.FieldMeasure && c.Op == store.OpPrefix && c.All == nil && paired[c.Value] {
+				continue // the other half of the pair above
+			}
+			if col, ok := setColumn(c); ok {
+				add(col, c.Value)
+				continue
+			}
+			or()
 			var err error
 			if args, err = condSQL(&b, args, q.Type, c); err != nil {
 				return "", nil, err
 			}
+		}
+		for _, col := range order {
+			or()
+			args = setSQL(&b, args, q.Type, col, sets[col])
 		}
 		if first {
 			b.WriteString("0")
@@ -163,6 +182,77 @@ func searchWhere(q store.Query) (string, []any, error) {
 		b.WriteString(")")
 	}
 	return b.String(), args, nil
+}
+
+// setColumn is the column an equality tests, when it can join a set.
+func setColumn(c store.Cond) (string, bool) {
+	if c.Op != store.OpEq || c.All != nil || c.Field.IsTime() {
+		return "", false
+	}
+	if c.Field == store.FieldToken {
+		return "t.token", true
+	}
+	col, ok := columns[c.Field]
+	return col, ok
+}
+
+// manyValues is where a set of equalities becomes one json_each lookup;
+// below it, the plain equalities keep the plans the plan test checks.
+const manyValues = 8
+
+// setSQL writes "col is one of vs": equalities for a few values, one
+// membership test of a JSON array for many (one expression, any length).
+func setSQL(b *strings.Builder, args []any, typ, col string, vs []string) []any {
+	token := col == "t.token"
+	if token {
+		// Non-correlated: SQLite runs it once over the tokens primary key
+		// (type, token, id) and probes current by its key.
+		b.WriteString("c.id IN (SELECT t.id FROM tokens t WHERE t.type = ? AND ")
+		args = append(args, typ)
+	}
+	if len(vs) < manyValues {
+		b.WriteString("(")
+		for i, v := range vs {
+			if i > 0 {
+				b.WriteString(" OR ")
+			}
+			fmt.Fprintf(b, "%s = ?", col)
+			args = append(args, v)
+		}
+		b.WriteString(")")
+	} else {
+		list, _ := json.Marshal(vs) // strings always marshal
+		fmt.Fprintf(b, "%s IN (SELECT value FROM json_each(?))", col)
+		args = append(args, string(list))
+	}
+	if token {
+		b.WriteString(")")
+	}
+	return args
+}
+
+// versionPrefixes are the "measure starts with url|" conditions of a
+// clause, so that "measure = url" can be paired with its own in one pass.
+func versionPrefixes(cl store.Clause) map[string]bool {
+	out := map[string]bool{}
+	for _, c := range cl.Any {
+		if c.Field == store.FieldMeasure && c.Op == store.OpPrefix && c.All == nil && strings.HasSuffix(c.Value, "|") {
+			out[c.Value] = true
+		}
+	}
+	// A prefix pairs only with its own equality.
+	eqs := map[string]bool{}
+	for _, c := range cl.Any {
+		if c.Field == store.FieldMeasure && c.Op == store.OpEq && c.All == nil && !strings.Contains(c.Value, "|") {
+			eqs[c.Value+"|"] = true
+		}
+	}
+	for p := range out {
+		if !eqs[p] {
+			delete(out, p)
+		}
+	}
+	return out
 }
 
 func condSQL(b *strings.Builder, args []any, typ string, c store.Cond) ([]any, error) {
@@ -302,32 +392,4 @@ func placeholders(n int) string {
 		return "NULL"
 	}
 	return "?" + strings.Repeat(", ?", n-1)
-}
-
-// canonicalURL reports whether c is "measure = url" in a clause that also
-// holds "measure starts with url|": together, "the url part is url".
-func canonicalURL(cl store.Clause, c store.Cond) (string, bool) {
-	if c.Field != store.FieldMeasure || c.Op != store.OpEq || c.All != nil || strings.Contains(c.Value, "|") {
-		return "", false
-	}
-	for _, o := range cl.Any {
-		if o.Field == store.FieldMeasure && o.Op == store.OpPrefix && o.All == nil && o.Value == c.Value+"|" {
-			return c.Value, true
-		}
-	}
-	return "", false
-}
-
-// isCanonicalVersionPrefix reports whether c is the "starts with url|" half
-// of a pair canonicalURL folds.
-func isCanonicalVersionPrefix(cl store.Clause, c store.Cond) bool {
-	if c.Field != store.FieldMeasure || c.Op != store.OpPrefix || c.All != nil {
-		return false
-	}
-	url, ok := strings.CutSuffix(c.Value, "|")
-	if !ok {
-		return false
-	}
-	_, paired := canonicalURL(cl, store.Cond{Field: store.FieldMeasure, Value: url})
-	return paired
 }

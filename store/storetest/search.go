@@ -52,6 +52,33 @@ func at(f store.Field, op store.Op, t time.Time) store.Cond {
 	return store.Cond{Field: f, Op: op, Time: t}
 }
 
+// many is one clause of n equalities on f that match nothing (prefix and a
+// number) plus the given real values.
+func many(f store.Field, prefix string, n int, real ...string) store.Clause {
+	var cl store.Clause
+	for i := range n {
+		cl.Any = append(cl.Any, eq(f, fmt.Sprintf("%s%d", prefix, i)))
+	}
+	for _, v := range real {
+		cl.Any = append(cl.Any, eq(f, v))
+	}
+	return cl
+}
+
+// canonicals is n unknown Measure canonicals and url, each as the server
+// sends a canonical without a version: "= url" or "starts with url|".
+func canonicals(n int, url string) store.Clause {
+	var cl store.Clause
+	for i := range n + 1 {
+		u := fmt.Sprintf("http://example.org/Measure/none-%d", i)
+		if i == n {
+			u = url
+		}
+		cl.Any = append(cl.Any, eq(store.FieldMeasure, u), store.Cond{Field: store.FieldMeasure, Op: store.OpPrefix, Value: u + "|"})
+	}
+	return cl
+}
+
 // or is one clause of alternatives.
 func or(cs ...store.Cond) store.Clause { return store.Clause{Any: cs} }
 
@@ -86,6 +113,15 @@ func testSearchClauses(t *testing.T, s store.Store) {
 		{"url and version", "Measure", []store.Clause{or(eq(store.FieldURL, mB)), or(eq(store.FieldVersion, "2.0"))}, []string{"m2"}},
 		{"lastUpdated after the epoch", "Measure", []store.Clause{or(at(store.FieldLastUpdated, store.OpGT, day(1970, 1, 1)))}, []string{"m1", "m2"}},
 		{"empty OR matches nothing", "Measure", []store.Clause{{}}, nil},
+		// A national token's facilities and long value lists: thousands of
+		// alternatives in one clause (SQLite's expression depth limit fell at
+		// about a thousand when each was an OR term).
+		{"10,000 subjects", "MeasureReport", []store.Clause{many(store.FieldSubject, "Location/x", 10000, "Location/hp3", "Location/hp2")}, []string{"open", "q1"}},
+		{"10,000 ids", "MeasureReport", []store.Clause{many(store.FieldID, "x", 10000, "jan", "y24")}, []string{"jan", "y24"}},
+		{"5,000 tokens", "MeasureReport", []store.Clause{many(store.FieldToken, "reporter=Organization/x", 5000, "reporter=Organization/o2")}, []string{"feb"}},
+		{"5,000 measures with their versions", "MeasureReport", []store.Clause{canonicals(5000, mB)}, []string{"open", "y24"}},
+		{"10,000 subjects AND 10,000 ids", "MeasureReport", []store.Clause{
+			many(store.FieldSubject, "Location/x", 10000, "Location/hp1"), many(store.FieldID, "x", 10000, "feb", "open")}, []string{"feb"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
