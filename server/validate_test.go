@@ -99,3 +99,32 @@ func TestValidateChecksRights(t *testing.T) {
 		}
 	})
 }
+
+// TestResourceOncePerBundle: the same resource written twice in one
+// transaction or collection is refused (FHIR R4 http.html#trules), and the
+// ids "." and ".." are refused everywhere (issue 14 defect 11).
+func TestResourceOncePerBundle(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, c *client) {
+		c.loadDefinitions()
+		loc := `{"resourceType":"Location","id":"twice","status":"active","name":"Twice"}`
+		for _, typ := range []string{"transaction", "collection"} {
+			e := `{"request":{"method":"PUT","url":"Location/twice"},"resource":` + loc + `}`
+			if typ == "collection" {
+				e = `{"resource":` + loc + `}`
+			}
+			r := c.do("POST", "/", []byte(`{"resourceType":"Bundle","type":"`+typ+`","entry":[`+e+`,`+e+`]}`))
+			if r.status != http.StatusUnprocessableEntity || !strings.Contains(r.String(), "Location/twice is written by Bundle.entry[0] too") {
+				t.Errorf("%s writing Location/twice twice: %d, want 422 naming both entries: %s", typ, r.status, r)
+			}
+		}
+		if r := c.do("GET", "/Location/twice", nil); r.status != http.StatusNotFound {
+			t.Errorf("Location/twice was stored: %d", r.status)
+		}
+		for _, id := range []string{".", ".."} {
+			r := c.do("POST", "/", []byte(`{"resourceType":"Bundle","type":"batch","entry":[{"request":{"method":"PUT","url":"Location/`+id+`"},"resource":{"resourceType":"Location","id":"`+id+`"}}]}`))
+			if !strings.Contains(r.String(), `"status":"400`) || !strings.Contains(r.String(), "relative path segment") {
+				t.Errorf("id %q: want a 400 entry: %d %s", id, r.status, r)
+			}
+		}
+	})
+}

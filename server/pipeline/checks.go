@@ -24,6 +24,12 @@ func CheckID(id string) error {
 		return oo.Errorf(http.StatusNotImplemented, oo.NotSupported, "",
 			"%q is a FHIR keyword or operation this server does not implement on this resource type; see [base]/metadata.", id)
 	}
+	if id == "." || id == ".." {
+		// Valid by the id datatype's pattern, but a path segment every URL
+		// resolver rewrites: Type/.. is the base.
+		return oo.Errorf(http.StatusBadRequest, oo.Value, "",
+			"%q cannot be an id here: it is a relative path segment, so Type/%s would not name a resource. Use letters, digits, '-' or '.' with at least one other character.", id, id)
+	}
 	if !idPattern.MatchString(id) {
 		return oo.Errorf(http.StatusBadRequest, oo.Value, "",
 			"%q is not a valid FHIR id: expected 1 to 64 characters of A-Z, a-z, 0-9, '-' and '.'.", id)

@@ -263,14 +263,23 @@ func (p *Pipeline) finish(pl *Planned, holders map[string]string) error {
 	return nil
 }
 
-// Duplicates lists plans that carry the same report as an earlier one, for
-// the all-or-nothing modes: a Bundle must send each report once.
+// Duplicates lists plans that carry the same report, or write the same
+// resource, as an earlier one, for the all-or-nothing modes: a Bundle must
+// send each report once, and FHIR R4 (http.html#trules) lets a resource
+// appear once in a transaction.
 func Duplicates(plans []*Planned, where func(i int) string) []oo.Issue {
 	var issues []oo.Issue
-	keys := map[string]int{}
+	keys, refs := map[string]int{}, map[string]int{}
 	for i, pl := range plans {
 		if pl == nil {
 			continue
+		}
+		if ref := pl.Intent.Type + "/" + pl.ID; pl.Intent.Op != Create {
+			if j, dup := refs[ref]; dup {
+				issues = append(issues, oo.Issuef(oo.SeverityFatal, oo.Duplicate, where(i),
+					"%s: %s is written by %s too; a Bundle may change each resource once.", where(i), ref, where(j)))
+			}
+			refs[ref] = i
 		}
 		if key := pl.ReportKey(); key != "" {
 			if j, dup := keys[key]; dup {
