@@ -164,6 +164,8 @@ func TestTokenMatrix(t *testing.T) {
 		early["nbf"] = time.Now().Add(time.Hour).Unix()
 		wrongIss, wrongAud := k.claims("healthpost-1", "system/MeasureReport.write", "Location/HealthPost1"), k.claims("healthpost-1", "system/MeasureReport.write", "Location/HealthPost1")
 		wrongIss["iss"], wrongAud["aud"] = "https://evil.example.org", "https://other.example.org/fhir"
+		textExp := k.claims("healthpost-1", "system/MeasureReport.write", "Location/HealthPost1")
+		textExp["exp"] = fmt.Sprint(time.Now().Add(time.Hour).Unix())
 		publicPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: must(x509.MarshalPKIXPublicKey(&k.key.PublicKey))})
 
 		for _, tc := range []struct {
@@ -181,6 +183,8 @@ func TestTokenMatrix(t *testing.T) {
 			{"HS/RS confusion", hs256(publicPEM, map[string]any{"alg": "HS256", "typ": "JWT", "kid": "k1"}, hp1), http.StatusUnauthorized},
 			{"HS/RS confusion without kid", hs256(publicPEM, map[string]any{"alg": "HS256", "typ": "JWT"}, hp1), http.StatusUnauthorized},
 			{"unknown kid", k.rs256(k.key, "k9", hp1), http.StatusUnauthorized},
+			{"exp as a string", k.token(textExp), http.StatusUnauthorized},
+			{"crit header", hs256(k.secret, map[string]any{"alg": "HS256", "typ": "JWT", "crit": []string{"exp-ext"}, "exp-ext": 1}, hp1), http.StatusUnauthorized},
 			{"missing scope", k.token(k.claims("healthpost-1", "system/Measure.read", "Location/HealthPost1")), http.StatusForbidden},
 			{"wrong subject", k.token(k.claims("healthpost-2", "system/MeasureReport.write", "Location/HealthPost2")), http.StatusForbidden},
 			{"no facility rights", k.token(k.claims("healthpost-x", "system/MeasureReport.write")), http.StatusForbidden},

@@ -1,7 +1,10 @@
 package auth
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -87,8 +90,36 @@ type claims struct {
 	Subjects []string `json:"madx_subjects,omitempty"`
 }
 
-// errUnknownKid is returned by the key lookup, so the message can say why.
-var errUnknownKid = errors.New("unknown key id")
+// errUnknownKid and errCritical are returned by the key lookup, so the
+// message can say why.
+var (
+	errUnknownKid = errors.New("unknown key id")
+	errCritical   = errors.New("critical header extensions")
+)
+
+// textualDate names a time claim (exp, nbf, iat) that the token's payload
+// writes as a JSON string: golang-jwt reads "123" as 123, RFC 7519 does
+// not. The signature is already verified when this runs.
+func textualDate(bearer string) string {
+	parts := strings.Split(bearer, ".")
+	if len(parts) != 3 {
+		return ""
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return ""
+	}
+	var raw map[string]json.RawMessage
+	if json.Unmarshal(payload, &raw) != nil {
+		return ""
+	}
+	for _, name := range []string{"exp", "nbf", "iat"} {
+		if v := bytes.TrimSpace(raw[name]); len(v) > 0 && v[0] == '"' {
+			return name
+		}
+	}
+	return ""
+}
 
 // Verify checks a bearer token (without the "Bearer " prefix) and returns
 // the principal it names. A missing or invalid token is a 401 *oo.Error
@@ -102,6 +133,9 @@ func (v *Verifier) Verify(ctx context.Context, bearer string) (Principal, error)
 	if err != nil {
 		return Principal{}, unauthorized(err, "The bearer token was refused: %s.", reason(err))
 	}
+	if name := textualDate(bearer); name != "" {
+		return Principal{}, unauthorized(nil, "The bearer token was refused: its %s claim is a string; RFC 7519 §2 makes it a NumericDate, a JSON number of seconds.", name)
+	}
 	if c.Subject == "" {
 		return Principal{}, unauthorized(nil, "The bearer token was refused: it has no sub claim.")
 	}
@@ -113,6 +147,11 @@ func (v *Verifier) Verify(ctx context.Context, bearer string) (Principal, error)
 // can never make an RSA public key serve as an HMAC secret (the classic
 // HS/RS confusion) nor choose an algorithm the key was not pinned to.
 func (v *Verifier) key(t *jwt.Token) (any, error) {
+	if _, ok := t.Header["crit"]; ok {
+		// RFC 7515 §4.1.11: a token whose critical extensions are not all
+		// understood must be refused; madx understands none.
+		return nil, errCritical
+	}
 	alg := t.Method.Alg()
 	kid, _ := t.Header["kid"].(string)
 	if alg == "HS256" {
@@ -136,6 +175,8 @@ func (v *Verifier) key(t *jwt.Token) (any, error) {
 // reason turns a jwt error into a client-safe explanation.
 func reason(err error) string {
 	switch {
+	case errors.Is(err, errCritical):
+		return "it lists critical header extensions (crit), which this server does not implement (RFC 7515 §4.1.11)"
 	case errors.Is(err, errUnknownKid):
 		return "it is signed with a key this server does not know (kid and algorithm must match a configured key)"
 	case errors.Is(err, jwt.ErrTokenMalformed):
