@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 
@@ -66,37 +67,57 @@ func (s *Server) planAll(ctx context.Context, b *bcrpb.Bundle, collection bool) 
 // transaction stores every write entry atomically or none (FHIR R4
 // http.html#transaction), then answers the reads.
 func (s *Server) transaction(ctx context.Context, b *bcrpb.Bundle) (*answer, error) {
-	plans, err := s.planAll(ctx, b, false)
-	if err != nil {
-		return nil, err
-	}
-	out := s.newBundle("transaction-response")
-	out.Entry = make([]outEntry, len(plans))
-	if err := s.writePlans(ctx, plans, out); err != nil {
-		return nil, err
-	}
-	for _, p := range plans {
-		if p.method == http.MethodGet {
-			out.Entry[p.index] = s.readEntry(ctx, p)
-		}
-	}
-	return s.bundleAnswer(out)
+	return s.allOrNothing(ctx, b, false, "transaction-response")
 }
 
 // collection is the mADX way to send many reports: every entry is
 // validated first; if any is invalid nothing is stored and ONE 422 names
 // every problem; otherwise all are stored atomically.
 func (s *Server) collection(ctx context.Context, b *bcrpb.Bundle) (*answer, error) {
-	plans, err := s.planAll(ctx, b, true)
-	if err != nil {
-		return nil, err
+	return s.allOrNothing(ctx, b, true, "batch-response")
+}
+
+// allOrNothing plans and writes a transaction or collection. When a
+// concurrent Bundle or request took a report key between the plan and the
+// write (the store's unique index refuses the loser), the Bundle is planned
+// once more: the held key then makes that create an update of the winner,
+// as for a resent report (docs/validation.md), instead of a 409.
+func (s *Server) allOrNothing(ctx context.Context, b *bcrpb.Bundle, collection bool, answerType string) (*answer, error) {
+	for attempt := 0; ; attempt++ {
+		plans, err := s.planAll(ctx, b, collection)
+		if err != nil {
+			return nil, err
+		}
+		out := s.newBundle(answerType)
+		out.Entry = make([]outEntry, len(plans))
+		err = s.writePlans(ctx, plans, out)
+		if err != nil && attempt == 0 && errors.Is(err, store.ErrDuplicateKey) && hasCreate(plans) {
+			for _, p := range plans {
+				if p.write != nil {
+					p.write.Undo()
+				}
+			}
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range plans {
+			if p.method == http.MethodGet {
+				out.Entry[p.index] = s.readEntry(ctx, p)
+			}
+		}
+		return s.bundleAnswer(out)
 	}
-	out := s.newBundle("batch-response")
-	out.Entry = make([]outEntry, len(plans))
-	if err := s.writePlans(ctx, plans, out); err != nil {
-		return nil, err
+}
+
+func hasCreate(plans []*entryPlan) bool {
+	for _, p := range plans {
+		if p.write != nil && p.write.Intent.Op == pipeline.Create {
+			return true
+		}
 	}
-	return s.bundleAnswer(out)
+	return false
 }
 
 // writePlans writes the write entries of plans in one store transaction and

@@ -1,11 +1,15 @@
 package server_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
+
+	"github.com/madx-project/madx/store"
 )
 
 // TestCreateThatCorrectsAHeldReport is defect 10 of issue 11: a POST whose
@@ -96,4 +100,55 @@ func TestCreateThatCorrectsAHeldReport(t *testing.T) {
 			t.Errorf("POST of a new key: %d Content-Location %q, want 201 without one: %s", r.status, r.header.Get("Content-Location"), r)
 		}
 	})
+}
+
+// raceStore runs before once, just before the first write that creates a
+// MeasureReport: a concurrent request landing between a Bundle's plan and
+// its write.
+type raceStore struct {
+	store.Store
+	once   sync.Once
+	before func()
+}
+
+func (s *raceStore) Write(ctx context.Context, changes []store.Change) ([]store.Result, error) {
+	for _, ch := range changes {
+		if ch.Type == "MeasureReport" && ch.CreateOnly {
+			s.once.Do(s.before)
+			break
+		}
+	}
+	return s.Store.Write(ctx, changes)
+}
+
+// TestBundleLosingTheKeyRaceUpdatesTheWinner: when another request stores
+// the same report (measure, subject, period) between a collection Bundle's
+// plan and its write, the Bundle is planned again and corrects the winner,
+// as a resend does, instead of answering 409 (issue 14 defect 16).
+func TestBundleLosingTheKeyRaceUpdatesTheWinner(t *testing.T) {
+	for _, e := range engines() {
+		t.Run(e.name, func(t *testing.T) {
+			rs := &raceStore{Store: e.open(t)}
+			c := newClient(t, rs)
+			rs.before = func() {} // the definitions load creates no report
+			c.loadDefinitions()
+			rs.once = sync.Once{}
+			rs.before = func() {
+				if r := c.do("PUT", "/MeasureReport/winner", report(t, "winner", "HealthPost1", 5)); r.status != http.StatusCreated {
+					t.Errorf("the concurrent PUT: %d %s", r.status, r)
+				}
+			}
+			var m map[string]any
+			json.Unmarshal(report(t, "x", "HealthPost1", 5), &m)
+			delete(m, "id")
+			entry, _ := json.Marshal(m)
+			r := c.do("POST", "/", []byte(`{"resourceType":"Bundle","type":"collection","entry":[{"resource":`+string(entry)+`}]}`))
+			if r.status != http.StatusOK {
+				t.Fatalf("the Bundle that lost the race: %d, want 200 (an update of the winner): %s", r.status, r)
+			}
+			if g := c.do("GET", "/MeasureReport/winner", nil); g.header.Get("ETag") != `W/"2"` {
+				t.Errorf("the winner is at %s, want W/\"2\" (corrected by the Bundle)", g.header.Get("ETag"))
+			}
+		})
+	}
 }

@@ -116,6 +116,15 @@ type Planned struct {
 	ifMatch  int64 // as the client sent it (Change.IfMatch may be pinned)
 }
 
+// Undo takes back what planning changed in the intent's resource (the id
+// a create was given), so that its way in can read the intent again and
+// plan it once more.
+func (pl *Planned) Undo() {
+	if pl.Intent.Op == Create && pl.Intent.Resource != nil {
+		clearID(pl.Intent.Resource)
+	}
+}
+
 // Warnings are the issues that did not reject the resource.
 func (pl *Planned) Warnings() []oo.Issue {
 	if pl.Prepared == nil {

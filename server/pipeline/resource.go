@@ -61,6 +61,12 @@ func setID(res proto.Message, id string) {
 	m.Set(fd, protoreflect.ValueOfMessage((&dpb.Id{Value: id}).ProtoReflect()))
 }
 
+// clearID removes Resource.id.
+func clearID(res proto.Message) {
+	m := res.ProtoReflect()
+	m.Clear(m.Descriptor().Fields().ByName(fieldID))
+}
+
 // metaOf returns Resource.meta, creating it when absent.
 func metaOf(res proto.Message) *dpb.Meta {
 	m := res.ProtoReflect()
