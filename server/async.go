@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	cpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/codes_go_proto"
+	bcrpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/bundle_and_contained_resource_go_proto"
 	"github.com/madx-project/madx/internal/inprocess"
 	oo "github.com/madx-project/madx/operationoutcome"
 	"github.com/madx-project/madx/server/auth"
@@ -54,6 +56,9 @@ func (s *Server) asyncAccept(c *gin.Context) (*answer, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := s.checkBundleScopes(c, body); err != nil {
+		return nil, err
+	}
 	job := asyncJob{Method: c.Request.Method, Path: c.Request.URL.Path, Header: map[string]string{}, Body: body, Accepted: s.opts.Now().UTC()}
 	for _, h := range asyncHeaders {
 		if v := c.GetHeader(h); v != "" {
@@ -72,6 +77,39 @@ func (s *Server) asyncAccept(c *gin.Context) (*answer, error) {
 	body, _ = s.opts.JSON.Encode(oo.Resource([]oo.Issue{oo.Issuef(oo.SeverityInformation, oo.Informational, "",
 		"Submission accepted for asynchronous processing; poll %s/_async/%s for its outcome.", s.opts.BaseURL, id)}), false)
 	return &answer{status: http.StatusAccepted, header: h, body: body}, nil
+}
+
+// checkBundleScopes refuses, before the 202, an asynchronous Bundle an
+// entry of which the caller's scopes do not allow, as the synchronous
+// Bundle would be refused (a single PUT's scope is checked by its route).
+// The Bundle is decoded for it, and again when the job runs.
+func (s *Server) checkBundleScopes(c *gin.Context, body []byte) error {
+	if c.Request.Method != http.MethodPost {
+		return nil
+	}
+	f, err := requestFormat(c.GetHeader("Content-Type"), body)
+	if err != nil {
+		return err
+	}
+	res, err := s.decode(f, body)
+	if err != nil {
+		return err
+	}
+	b, ok := res.(*bcrpb.Bundle)
+	if !ok {
+		return nil // refused as the synchronous request is, when the job runs
+	}
+	collection := b.GetType().GetValue() == cpb.BundleTypeCode_COLLECTION
+	for i, e := range b.GetEntry() {
+		_, in, err := s.entryIntent(c.Request.Context(), i, e, collection)
+		if err == nil && in != nil {
+			err = s.pipe.Admit(c.Request.Context(), *in)
+		}
+		if err != nil {
+			return entryError(i, "", err)
+		}
+	}
+	return nil
 }
 
 func dropRespondAsync(prefer string) string {

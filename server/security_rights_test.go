@@ -156,3 +156,26 @@ func TestSearchLimitedToRights(t *testing.T) {
 		}
 	})
 }
+
+// TestAsyncBundleNeedsTheScopesFirst: a token without the scopes of a
+// Bundle's entries cannot queue it: 403 naming the entry before any 202,
+// as the synchronous Bundle answers (issue 14 defect 8).
+func TestAsyncBundleNeedsTheScopesFirst(t *testing.T) {
+	k := newTokenKit(t)
+	forEachSecuredEngine(t, k.security(), func(t *testing.T, c *client) {
+		loadDefinitionsAs(c, k.admin())
+		c.startAsync(t)
+		reader := k.token(k.claims("reader", "system/MeasureReport.read", "Location/HealthPost1"))
+		body := collectionOf(report(t, "q-1", "HealthPost1", 6))
+		for _, prefer := range []string{"", "respond-async"} {
+			r := c.do("POST", "/", body, "Authorization", "Bearer "+reader, "Prefer", prefer)
+			if r.status != http.StatusForbidden || !strings.Contains(r.String(), "Bundle.entry[0]") {
+				t.Errorf("Prefer %q: %d, want 403 naming Bundle.entry[0]: %s", prefer, r.status, r)
+			}
+		}
+		writer := k.token(k.claims("healthpost-1", "system/MeasureReport.write", "Location/HealthPost1"))
+		if r := c.do("POST", "/", body, "Authorization", "Bearer "+writer, "Prefer", "respond-async"); r.status != http.StatusAccepted {
+			t.Errorf("a token with the scope: %d, want 202: %s", r.status, r)
+		}
+	})
+}

@@ -178,17 +178,25 @@ func (p *Pipeline) Plan(ctx context.Context, intents []Intent) (plans []*Planned
 	return plans, errs
 }
 
-// decide runs steps 1 to 4 on one intent.
-func (p *Pipeline) decide(ctx context.Context, in Intent) (*Planned, error) {
+// Admit runs steps 1 and 2 alone: the type is served and writable, and
+// the caller's scopes allow the operation. An asynchronous submission is
+// admitted so before its 202: a token without the scopes cannot queue work
+// it may not do.
+func (p *Pipeline) Admit(ctx context.Context, in Intent) error {
 	if !p.served(in.Type) {
 		if in.Request != "" {
-			return nil, oo.Errorf(http.StatusNotFound, oo.NotSupported, in.Request+".url",
+			return oo.Errorf(http.StatusNotFound, oo.NotSupported, in.Request+".url",
 				"Resource type %q is not supported by this server; it serves %s.", in.Type, strings.Join(p.opts.Served, ", "))
 		}
-		return nil, oo.Errorf(http.StatusUnprocessableEntity, oo.NotSupported, in.Type,
+		return oo.Errorf(http.StatusUnprocessableEntity, oo.NotSupported, in.Type,
 			"The resource is a %s, which this server does not store; it stores %s.", in.Type, strings.Join(p.opts.Served, ", "))
 	}
-	if err := authorizeScope(ctx, in.Type, in.Op); err != nil {
+	return authorizeScope(ctx, in.Type, in.Op)
+}
+
+// decide runs steps 1 to 4 on one intent.
+func (p *Pipeline) decide(ctx context.Context, in Intent) (*Planned, error) {
+	if err := p.Admit(ctx, in); err != nil {
 		return nil, err
 	}
 	if err := refuseConditionalCreate(in.IfNoneExist, at(in.Request, "ifNoneExist")); err != nil {
