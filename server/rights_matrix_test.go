@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/madx-project/madx/server"
 )
 
 // TestFacilityRightsMatrix: facility A's token against facility B's report
@@ -147,4 +149,28 @@ func TestSearchWithThousandsOfRights(t *testing.T) {
 			t.Errorf("want total 2 (HealthPost1 and 2, not 3) and a next page: %s", r)
 		}
 	})
+}
+
+// TestSubjectCheckOffKeepsRights: under --subject-check=off a report about
+// an unregistered subject is accepted, but a facility token cannot escape
+// its rights with a subject that has only a display (issue 14 defect 15).
+func TestSubjectCheckOffKeepsRights(t *testing.T) {
+	k := newTokenKit(t)
+	for _, e := range engines() {
+		t.Run(e.name, func(t *testing.T) {
+			c := newClient(t, e.open(t), func(o *server.Options) {
+				o.Security = k.security()
+				o.Validation.SkipSubjectCheck = true
+			})
+			loadDefinitionsAs(c, k.admin())
+			hp1 := k.token(k.claims("healthpost-1", "system/MeasureReport.write", "Location/HealthPost1"))
+			displayOnly := []byte(strings.Replace(string(report(t, "d-1", "HealthPost1", 4)), `"subject": {"reference":"Location/HealthPost1"}`, `"subject": {"display":"Somewhere"}`, 1))
+			if r := c.do("PUT", "/MeasureReport/d-1", displayOnly, "Authorization", "Bearer "+hp1); r.status != http.StatusForbidden || !strings.Contains(r.String(), "MeasureReport.subject") {
+				t.Errorf("facility token, display-only subject: %d, want 403 on MeasureReport.subject: %s", r.status, r)
+			}
+			if r := c.do("PUT", "/MeasureReport/d-2", report(t, "d-2", "HealthPost1", 5), "Authorization", "Bearer "+hp1); r.status != http.StatusCreated {
+				t.Errorf("facility token, its own subject: %d, want 201: %s", r.status, r)
+			}
+		})
+	}
 }

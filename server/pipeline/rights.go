@@ -136,8 +136,15 @@ func (p *Pipeline) authorizeSubject(ctx context.Context, sn *snapshot, r *mrpb.M
 	if ref == "" {
 		ref = referenceString(r.GetSubject())
 	}
+	if ref == "" && !p.opts.Validation.SkipSubjectCheck {
+		return nil // no subject to check: validation refuses the report
+	}
 	if ref == "" {
-		return nil
+		// --subject-check=off accepts unregistered subjects, never weaker
+		// rights: a subject with only a display names nothing to check them
+		// against.
+		return oo.Errorf(http.StatusForbidden, oo.Forbidden, "MeasureReport.subject",
+			"MeasureReport.subject names no reference or identifier, so this client's rights (madx_subjects %s) cannot be checked against it; send subject.reference or subject.identifier.", rightsText(who))
 	}
 	if ok && sn.graph.covers(who.Rights, ref) {
 		return nil
