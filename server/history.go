@@ -32,7 +32,10 @@ var historyParams = []string{"_since", "_at", "_count", "_cursor", "_format", "_
 // version), so a client paging while reports arrive sees no version twice
 // and misses none that existed when it started (FHIR R4 http.html#history).
 func (s *Server) historyFeed(c *gin.Context, typ string) (*answer, error) {
-	params := c.Request.URL.Query()
+	params, err := queryValues(c.Request)
+	if err != nil {
+		return nil, err
+	}
 	q := store.HistoryQuery{Type: typ, Count: defaultCount}
 	if err := s.pipe.LimitFeed(c.Request.Context(), &q, feedTypes()); err != nil {
 		return nil, err

@@ -103,7 +103,10 @@ func (s *Server) historyInstance(c *gin.Context) (*answer, error) {
 	// Paged like the type and system feeds: _count versions, newest first;
 	// next continues below the last version shown (_cursor is that
 	// versionId). total counts every version.
-	q := c.Request.URL.Query()
+	q, err := queryValues(c.Request)
+	if err != nil {
+		return nil, err
+	}
 	count, below := defaultCount, int64(0)
 	if v := q.Get("_count"); v != "" {
 		n, err := strconv.Atoi(v)

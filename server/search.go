@@ -92,11 +92,24 @@ func countValues(params url.Values) int {
 	return n
 }
 
+// queryValues reads the query string strictly: a filter that cannot be
+// read (a bad %-escape, a raw ';') is a 400, never dropped, since a dropped
+// subject= would widen a search (issue 14). net/http's URL.Query() skips
+// such pairs silently.
+func queryValues(r *http.Request) (url.Values, error) {
+	v, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, oo.Errorf(http.StatusBadRequest, oo.Structure, "",
+			"The query string cannot be read (%v); escape '%%', ';' and other reserved characters as %%XX.", err)
+	}
+	return v, nil
+}
+
 // searchValues reads the parameters of a search: the query string, plus a
 // form body on POST (search.html#search-post).
 func searchValues(r *http.Request) (url.Values, error) {
 	if r.Method != http.MethodPost {
-		return r.URL.Query(), nil
+		return queryValues(r)
 	}
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if r.ContentLength != 0 && mt != "application/x-www-form-urlencoded" {

@@ -366,3 +366,21 @@ func TestSearchTermsCapped(t *testing.T) {
 		}
 	})
 }
+
+// TestUnreadableQueryIs400: a query string pair that cannot be read (a raw
+// ';', a bad %-escape) is a 400 on search and the feeds, never a silently
+// dropped filter (issue 14 defect 7).
+func TestUnreadableQueryIs400(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, c *client) {
+		for _, q := range []string{
+			"/MeasureReport?subject=Location/HealthPost1;status=complete",
+			"/MeasureReport?subject=Location%2GHealthPost1",
+			"/MeasureReport/_history?_since=2025%",
+			"/_history?_count=1;x",
+		} {
+			if r := c.do("GET", q, nil); r.status != http.StatusBadRequest || !strings.Contains(r.String(), "query string cannot be read") {
+				t.Errorf("%s: %d, want 400: %s", q, r.status, r)
+			}
+		}
+	})
+}
