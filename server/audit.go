@@ -29,6 +29,7 @@ type auditRecord struct {
 	method, path  string
 	typ, id       string // from the URL, when it names them
 	requestID     string
+	clientID      string // the client's own X-Request-Id, if any
 	address       string
 	job           string // the asynchronous job this replays, if any
 	principal     auth.Principal
@@ -60,7 +61,7 @@ func (s *Server) newAuditRecord(c *gin.Context, typ string, in conformance.Inter
 		}
 	}
 	rec := &auditRecord{recorded: s.opts.Now().UTC(), interaction: in, method: c.Request.Method, path: c.Request.URL.Path,
-		typ: typ, id: id, requestID: c.GetString(ctxRequestID), address: remoteHost(c.Request)}
+		typ: typ, id: id, requestID: c.GetString(ctxRequestID), clientID: c.GetString(ctxClientRequestID), address: remoteHost(c.Request)}
 	if job, ok := jobOf(c.Request.Context()); ok {
 		rec.job, rec.address = job, ""
 	}
@@ -131,7 +132,7 @@ func (s *Server) audit(ctx context.Context, rec *auditRecord, a *answer, err err
 	if werr != nil {
 		line = s.log.Error().AnErr("audit_store_error", werr)
 	}
-	line.Str("audit_event", id).Str("request_id", rec.requestID).Str("who", rec.who()).Str("address", rec.address).
+	line.Str("audit_event", id).Str("request_id", rec.requestID).Str("client_request_id", rec.clientID).Str("who", rec.who()).Str("address", rec.address).
 		Str("job", rec.job).Str("action", ev.Subtype[0].Code).Int("status", status).Int("issues", issues).
 		Strs("entities", ev.entityTexts()).Msg("audit")
 }

@@ -154,7 +154,9 @@ func TestRefusedWritesWithoutRouteAreAudited(t *testing.T) {
 				if tc.token != "" {
 					h = append(h, "Authorization", "Bearer "+tc.token)
 				}
-				wantOutcome(t, c.do(tc.method, tc.path, []byte(`{"resourceType":"Patient","id":"p1"}`), h...), tc.status)
+				r := c.do(tc.method, tc.path, []byte(`{"resourceType":"Patient","id":"p1"}`), h...)
+				wantOutcome(t, r, tc.status)
+				id = r.header.Get("X-Request-Id") // the server's own: the audit's key
 				p := searchAudit(t, c, "/AuditEvent?entity="+tc.entity, admin)
 				var got []string
 				for _, e := range p.Entry {

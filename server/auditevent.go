@@ -102,8 +102,9 @@ func (s *Server) auditEvent(rec *auditRecord, status, issues int) *auditEvent {
 		Action:   actionCode(rec.interaction, rec.method),
 		Recorded: rec.recorded.Format(instantLayout),
 		Outcome:  outcomeCode(status, failures),
-		OutcomeDesc: fmt.Sprintf("%s %s%s: %d %s, %d issue(s)%s; request id %s", rec.method, rec.path, bundle, status, http.StatusText(status), issues,
-			map[bool]string{true: fmt.Sprintf(", %d failed batch entries", rec.entryFailures), false: ""}[rec.entryFailures > 0], rec.requestID),
+		OutcomeDesc: fmt.Sprintf("%s %s%s: %d %s, %d issue(s)%s;%s request id %s", rec.method, rec.path, bundle, status, http.StatusText(status), issues,
+			map[bool]string{true: fmt.Sprintf(", %d failed batch entries", rec.entryFailures), false: ""}[rec.entryFailures > 0],
+			map[bool]string{true: " client request id " + rec.clientID + ";", false: ""}[rec.clientID != ""], rec.requestID),
 		Source: auditSource{Observer: reference{Display: "madx " + Version},
 			Type: []coding{{System: "http://terminology.hl7.org/CodeSystem/security-source-type", Code: "4", Display: "Application Server"}}},
 	}

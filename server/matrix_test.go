@@ -88,11 +88,13 @@ type matrixEnv struct {
 
 func (e *matrixEnv) nextMonth() int { return int(e.month.Add(1)) }
 
-// do sends a request as tok with a request id of its own.
+// do sends a request as tok and returns the server's request id for it,
+// which its AuditEvent names.
 func (e *matrixEnv) do(tok, method, path string, body []byte, headers ...string) (response, string) {
-	rid := fmt.Sprintf("matrix-%d", e.requests.Add(1))
-	h := append([]string{"Authorization", "Bearer " + tok, "X-Request-Id", rid}, headers...)
-	return e.c.do(method, path, body, h...), rid
+	e.requests.Add(1)
+	h := append([]string{"Authorization", "Bearer " + tok}, headers...)
+	r := e.c.do(method, path, body, h...)
+	return r, r.header.Get("X-Request-Id")
 }
 
 func entryJSON(w mWrite, request bool) string {

@@ -18,8 +18,9 @@ import (
 const StatusClientClosedRequest = 499
 
 const (
-	ctxRequestID = "madx.requestID"
-	ctxCause     = "madx.cause"
+	ctxRequestID       = "madx.requestID"
+	ctxClientRequestID = "madx.clientRequestID"
+	ctxCause           = "madx.cause"
 )
 
 // handle adapts a handlerFunc: it writes the answer in the negotiated
@@ -169,24 +170,44 @@ func (s *Server) recover(c *gin.Context) {
 }
 
 // requestLog assigns the request id and writes one log line per request.
+// The id is always the server's own: the audit trail must not carry an id
+// a client chose (issue 14). A client's X-Request-Id is kept beside it, as
+// the client request id of the log line and the AuditEvent, and answered
+// in X-Client-Request-Id.
 func (s *Server) requestLog(c *gin.Context) {
 	start := time.Now()
-	id := c.GetHeader("X-Request-Id")
-	if id == "" || len(id) > 64 {
-		id = s.opts.NewID()
-	}
+	id := s.opts.NewID()
 	c.Set(ctxRequestID, id)
 	c.Header("X-Request-Id", id)
+	client := clientRequestID(c.GetHeader("X-Request-Id"))
+	if client != "" {
+		c.Set(ctxClientRequestID, client)
+		c.Header("X-Client-Request-Id", client)
+	}
 	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, s.opts.MaxBody)
 	c.Next()
 	ev := s.log.Info()
 	if c.Writer.Status() >= 500 {
 		ev = s.log.Error()
 	}
-	ev = ev.Str("request_id", id).Str("method", c.Request.Method).Str("path", c.Request.URL.Path).
+	ev = ev.Str("request_id", id).Str("client_request_id", client).Str("method", c.Request.Method).Str("path", c.Request.URL.Path).
 		Int("status", c.Writer.Status()).Dur("duration", time.Since(start)).Int("bytes", c.Writer.Size())
 	if cause, ok := c.Get(ctxCause); ok {
 		ev = ev.AnErr("cause", cause.(error))
 	}
 	ev.Msg("request")
+}
+
+// clientRequestID is a client's X-Request-Id as it may be recorded: up to
+// 64 printable ASCII characters without spaces, else nothing.
+func clientRequestID(v string) string {
+	if len(v) > 64 {
+		return ""
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] <= ' ' || v[i] > '~' {
+			return ""
+		}
+	}
+	return v
 }

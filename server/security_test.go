@@ -150,7 +150,11 @@ func TestTokenMatrix(t *testing.T) {
 				h = append(h, "Authorization", "Bearer "+token)
 			}
 			r := c.do(method, path, body, h...)
-			attempts = append(attempts, attempt{id, r.status})
+			if got := r.header.Get("X-Client-Request-Id"); got != id {
+				t.Errorf("X-Client-Request-Id %q, want the client's %q", got, id)
+			}
+			// The audit is keyed by the server's own id, never the client's.
+			attempts = append(attempts, attempt{r.header.Get("X-Request-Id"), r.status})
 			return r
 		}
 		admin := k.admin()
@@ -282,7 +286,11 @@ func checkAuditTrail(t *testing.T, c *client, auditor string, attempts []attempt
 	}
 	byRequest := map[string]string{}
 	for _, e := range b.Entry {
-		_, id, _ := strings.Cut(e.Resource.OutcomeDesc, "request id ")
+		d := e.Resource.OutcomeDesc
+		id := d[strings.LastIndex(d, "request id ")+len("request id "):]
+		if !strings.Contains(d, "client request id req-") {
+			t.Errorf("AuditEvent %s does not keep the client's request id: %s", e.Resource.ID, d)
+		}
 		if _, dup := byRequest[id]; dup {
 			t.Errorf("two AuditEvents for request %s", id)
 		}
