@@ -128,3 +128,28 @@ func TestResourceOncePerBundle(t *testing.T) {
 		}
 	})
 }
+
+// TestUnsafeNarrativeRefused: narrative with scripts, event handlers or
+// script URLs is refused on the way in, on the resource and on a contained
+// one, with the issue at the div (issue 14 defect 10, FHIR txt-1).
+func TestUnsafeNarrativeRefused(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, c *client) {
+		c.loadDefinitions()
+		loc := `{"resourceType":"Location","id":"xss","status":"active","text":{"status":"generated","div":"<div xmlns=\"http://www.w3.org/1999/xhtml\"><p onmouseover=\"alert(1)\">Health post</p></div>"}}`
+		r := c.do("PUT", "/Location/xss", []byte(loc))
+		if r.status != http.StatusUnprocessableEntity || !strings.Contains(strings.Join(expressions(r.json(t)), " "), "Location.text.div") {
+			t.Errorf("Location with an event handler: %d, want 422 at Location.text.div: %s", r.status, r)
+		}
+		rep := strings.Replace(string(testdata(t, "madx/reports/MeasureReport-mADX-MeasureReport-example.json")),
+			`"contained": [{"resourceType":"Location","id":"HealthPost1","name":"Good Health Post"}]`,
+			`"contained": [{"resourceType":"Location","id":"HealthPost1","name":"Good Health Post","text":{"status":"generated","div":"<div xmlns=\"http://www.w3.org/1999/xhtml\"><script>alert(1)</script>Good Health Post</div>"}}]`, 1)
+		r = c.do("POST", "/MeasureReport/$validate", []byte(rep))
+		if !strings.Contains(r.String(), "MeasureReport.contained[0].text.div") || !strings.Contains(r.String(), "<script> is not allowed") {
+			t.Errorf("a contained Location with a script: %d %s", r.status, r)
+		}
+		safe := strings.Replace(loc, ` onmouseover=\"alert(1)\"`, ``, 1)
+		if r := c.do("PUT", "/Location/xss", []byte(safe)); r.status != http.StatusCreated {
+			t.Errorf("the same Location without the handler: %d %s", r.status, r)
+		}
+	})
+}

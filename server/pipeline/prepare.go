@@ -47,6 +47,7 @@ func (p *Pipeline) prepare(ctx context.Context, res proto.Message) (*Prepared, e
 	if err != nil {
 		return nil, err
 	}
+	issues = append(issues, checkNarratives(res)...)
 	if oo.HasProblems(issues) {
 		return nil, oo.New(http.StatusUnprocessableEntity, issues...)
 	}
