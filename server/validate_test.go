@@ -153,3 +153,18 @@ func TestUnsafeNarrativeRefused(t *testing.T) {
 		}
 	})
 }
+
+// TestNestedContainedRefused: a contained resource that contains another
+// is refused (FHIR dom-2; issue 14 defect 11).
+func TestNestedContainedRefused(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, c *client) {
+		c.loadDefinitions()
+		rep := strings.Replace(string(testdata(t, "madx/reports/MeasureReport-mADX-MeasureReport-example.json")),
+			`"contained": [{"resourceType":"Location","id":"HealthPost1","name":"Good Health Post"}]`,
+			`"contained": [{"resourceType":"Location","id":"HealthPost1","name":"Good Health Post","contained":[{"resourceType":"Organization","id":"o","name":"Inner"}]}]`, 1)
+		r := c.do("PUT", "/MeasureReport/mADX-MeasureReport-example", []byte(rep))
+		if r.status != http.StatusUnprocessableEntity || !strings.Contains(r.String(), "MeasureReport.contained[0].contained") || !strings.Contains(r.String(), "dom-2") {
+			t.Errorf("nested contained: %d, want 422 at MeasureReport.contained[0].contained: %s", r.status, r)
+		}
+	})
+}

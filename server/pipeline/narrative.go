@@ -35,7 +35,8 @@ var narrativeElements = map[string]bool{
 }
 
 // checkNarratives returns one issue per unsafe narrative of res and of the
-// resources it contains.
+// resources it contains, and one per contained resource that contains
+// others (dom-2).
 func checkNarratives(res proto.Message) []oo.Issue {
 	var issues []oo.Issue
 	typ := ResourceType(res)
@@ -53,9 +54,7 @@ func checkNarratives(res proto.Message) []oo.Issue {
 	list := m.Get(fd).List()
 	for i := 0; i < list.Len(); i++ {
 		a, ok := list.Get(i).Message().Interface().(*anypb.Any)
-		if !ok || !bytes.Contains(a.GetValue(), []byte("<")) {
-			// No markup in its wire bytes (strings are stored as written):
-			// no narrative to read, and no unpacking per report.
+		if !ok {
 			continue
 		}
 		cr := &bcrpb.ContainedResource{}
@@ -63,6 +62,14 @@ func checkNarratives(res proto.Message) []oo.Issue {
 			continue
 		}
 		inner := Unwrap(cr)
+		if n := containedCount(inner); n > 0 {
+			issues = append(issues, oo.Issuef(oo.SeverityFatal, oo.Invariant, fmt.Sprintf("%s.contained[%d].contained", typ, i),
+				"%s.contained[%d] (a %s) contains %d resource(s) of its own; FHIR dom-2: a contained resource SHALL NOT contain resources. Put them all in %s.contained.",
+				typ, i, ResourceType(inner), n, typ))
+		}
+		if !bytes.Contains(a.GetValue(), []byte("<")) {
+			continue // no markup in its wire bytes (strings are stored as written): no narrative
+		}
 		if div := narrativeDiv(inner); div != "" {
 			if err := checkXHTML(div); err != nil {
 				issues = append(issues, oo.Issuef(oo.SeverityFatal, oo.Value, fmt.Sprintf("%s.contained[%d].text.div", typ, i),
@@ -71,6 +78,16 @@ func checkNarratives(res proto.Message) []oo.Issue {
 		}
 	}
 	return issues
+}
+
+// containedCount is the number of resources res contains.
+func containedCount(res proto.Message) int {
+	m := res.ProtoReflect()
+	fd := m.Descriptor().Fields().ByName("contained")
+	if fd == nil || !fd.IsList() {
+		return 0
+	}
+	return m.Get(fd).List().Len()
 }
 
 // narrativeDiv is res.text.div, or "".
