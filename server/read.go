@@ -20,6 +20,12 @@ func (s *Server) read(c *gin.Context) (*answer, error) {
 		return nil, err
 	}
 	r, err := s.opts.Store.Read(c.Request.Context(), typ, id)
+	if errors.Is(err, store.ErrDeleted) {
+		// Rights first: a 410 would tell that the report existed.
+		if aerr := s.pipe.AuthorizeStored(c.Request.Context(), r); aerr != nil {
+			return nil, aerr
+		}
+	}
 	if err != nil {
 		return nil, readError(typ, id, r, err)
 	}
@@ -62,6 +68,11 @@ func (s *Server) vread(c *gin.Context) (*answer, error) {
 		return nil, oo.Errorf(http.StatusBadRequest, oo.Value, "", "Version %q is not a versionId; expected a positive integer.", c.Param("vid"))
 	}
 	r, err := s.opts.Store.ReadVersion(c.Request.Context(), typ, id, vid)
+	if errors.Is(err, store.ErrDeleted) {
+		if aerr := s.pipe.AuthorizeStored(c.Request.Context(), r); aerr != nil {
+			return nil, aerr
+		}
+	}
 	if err != nil {
 		return nil, readError(typ, id+"/_history/"+c.Param("vid"), r, err)
 	}

@@ -12,7 +12,8 @@ import (
 // TestFacilityRightsMatrix: facility A's token against facility B's report
 // on every way to read or change it (issue 11). Each row names what A must
 // get; B's report must come out untouched, and nothing of it may show in
-// A's answers.
+// A's answers. A read of a report A may not read answers 404, as for one
+// that does not exist, deleted ones included (issue 14 defect 12).
 func TestFacilityRightsMatrix(t *testing.T) {
 	k := newTokenKit(t)
 	forEachSecuredEngine(t, k.security(), func(t *testing.T, c *client) {
@@ -23,6 +24,16 @@ func TestFacilityRightsMatrix(t *testing.T) {
 		asB, asA := []string{"Authorization", "Bearer " + hpB}, []string{"Authorization", "Bearer " + hpA}
 		if r := c.do("PUT", "/MeasureReport/b-1", report(t, "b-1", "HealthPost2", 3), asB...); r.status != http.StatusCreated {
 			t.Fatalf("B's report: %d %s", r.status, r)
+		}
+		// B's deleted report: a 410 would tell A it existed.
+		if r := c.do("PUT", "/MeasureReport/b-3", report(t, "b-3", "HealthPost2", 5), asB...); r.status != http.StatusCreated {
+			t.Fatalf("B's report b-3: %d %s", r.status, r)
+		}
+		if r := c.do("DELETE", "/MeasureReport/b-3", nil, asB...); r.status != http.StatusNoContent {
+			t.Fatalf("B deletes b-3: %d %s", r.status, r)
+		}
+		if r := c.do("GET", "/MeasureReport/b-3", nil, asB...); r.status != http.StatusGone {
+			t.Fatalf("B reads its deleted b-3: %d, want 410", r.status)
 		}
 		// B's asynchronous submission, whose status and result are B's.
 		r := c.do("PUT", "/MeasureReport/b-2", report(t, "b-2", "HealthPost2", 4), append(asB, "Prefer", "respond-async")...)
@@ -55,11 +66,13 @@ func TestFacilityRightsMatrix(t *testing.T) {
 			// inside: the refusal is the status of the Bundle's entry
 			inside bool
 		}{
-			{"read", "GET", "/MeasureReport/b-1", nil, nil, http.StatusForbidden, false},
-			{"HEAD", "HEAD", "/MeasureReport/b-1", nil, nil, http.StatusForbidden, false},
-			{"conditional read", "GET", "/MeasureReport/b-1", nil, []string{"If-None-Match", `W/"1"`}, http.StatusForbidden, false},
-			{"vread", "GET", "/MeasureReport/b-1/_history/1", nil, nil, http.StatusForbidden, false},
-			{"instance history", "GET", "/MeasureReport/b-1/_history", nil, nil, http.StatusForbidden, false},
+			{"read", "GET", "/MeasureReport/b-1", nil, nil, http.StatusNotFound, false},
+			{"HEAD", "HEAD", "/MeasureReport/b-1", nil, nil, http.StatusNotFound, false},
+			{"conditional read", "GET", "/MeasureReport/b-1", nil, []string{"If-None-Match", `W/"1"`}, http.StatusNotFound, false},
+			{"read of B's deleted report", "GET", "/MeasureReport/b-3", nil, nil, http.StatusNotFound, false},
+			{"vread of B's deletion", "GET", "/MeasureReport/b-3/_history/2", nil, nil, http.StatusNotFound, false},
+			{"vread", "GET", "/MeasureReport/b-1/_history/1", nil, nil, http.StatusNotFound, false},
+			{"instance history", "GET", "/MeasureReport/b-1/_history", nil, nil, http.StatusNotFound, false},
 			{"search by id", "GET", "/MeasureReport?_id=b-1", nil, nil, http.StatusOK, false},
 			{"search by subject", "GET", "/MeasureReport?subject=Location/HealthPost2", nil, nil, http.StatusOK, false},
 			{"search as POST", "POST", "/MeasureReport/_search", []byte("_id=b-1"), []string{"Content-Type", "application/x-www-form-urlencoded"}, http.StatusOK, false},
@@ -67,8 +80,8 @@ func TestFacilityRightsMatrix(t *testing.T) {
 			{"system _history", "GET", "/_history", nil, nil, http.StatusOK, false},
 			{"update", "PUT", "/MeasureReport/b-1", report(t, "b-1", "HealthPost1", 9), nil, http.StatusForbidden, false},
 			{"delete", "DELETE", "/MeasureReport/b-1", nil, nil, http.StatusForbidden, false},
-			{"batch read entry", "POST", "/", bundle("batch", "GET", "MeasureReport/b-1"), nil, http.StatusForbidden, true},
-			{"transaction read entry", "POST", "/", bundle("transaction", "GET", "MeasureReport/b-1"), nil, http.StatusForbidden, true},
+			{"batch read entry", "POST", "/", bundle("batch", "GET", "MeasureReport/b-1"), nil, http.StatusNotFound, true},
+			{"transaction read entry", "POST", "/", bundle("transaction", "GET", "MeasureReport/b-1"), nil, http.StatusNotFound, true},
 			{"batch delete entry", "POST", "/", bundle("batch", "DELETE", "MeasureReport/b-1"), nil, http.StatusForbidden, true},
 			{"transaction delete entry", "POST", "/", bundle("transaction", "DELETE", "MeasureReport/b-1"), nil, http.StatusForbidden, false},
 			{"async status of B's job", "GET", job, nil, nil, http.StatusNotFound, false},

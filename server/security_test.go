@@ -245,8 +245,9 @@ func TestTokenMatrix(t *testing.T) {
 
 		t.Run("reads are limited to the facility", func(t *testing.T) {
 			hp2 := k.token(k.claims("healthpost-2", "system/MeasureReport.read", "Location/HealthPost2"))
-			wantOutcome(t, c.do("GET", "/MeasureReport/r-hp1", nil, "Authorization", "Bearer "+hp2), http.StatusForbidden)
-			wantOutcome(t, c.do("GET", "/MeasureReport/r-hp1/_history", nil, "Authorization", "Bearer "+hp2), http.StatusForbidden)
+			// As if it did not exist (issue 14): 404, not 403.
+			wantOutcome(t, c.do("GET", "/MeasureReport/r-hp1", nil, "Authorization", "Bearer "+hp2), http.StatusNotFound)
+			wantOutcome(t, c.do("GET", "/MeasureReport/r-hp1/_history", nil, "Authorization", "Bearer "+hp2), http.StatusNotFound)
 			if r := c.do("GET", "/MeasureReport/r-hp1", nil, "Authorization", "Bearer "+k.token(hp1)); r.status != http.StatusOK {
 				t.Errorf("own report: %d %s", r.status, r)
 			}

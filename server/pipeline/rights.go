@@ -182,17 +182,23 @@ func (p *Pipeline) authorizeReplaced(ctx context.Context, sn *snapshot, pl *Plan
 		cur.ID, orNone(cur.Index.Subject), verb, rightsText(who))
 }
 
-// AuthorizeStored answers 403 when the caller may not read a stored
-// MeasureReport: its subject must be within the caller's rights unless it
-// holds the jurisdiction-wide read scope.
+// AuthorizeStored answers 404 when the caller may not read a stored
+// MeasureReport, as if it did not exist (HAPI's authorization interceptor
+// hides it so too): its subject must be within the caller's rights unless
+// it holds the jurisdiction-wide read scope. Deletion versions are checked
+// with the subject of the report they deleted, so a 410 tells a facility
+// nothing of another's reports either (issue 14).
 func (p *Pipeline) AuthorizeStored(ctx context.Context, rs ...store.Resource) error {
 	who, ok := auth.FromContext(ctx)
 	if ok && (who.AllFacilities() || who.HasScope(auth.ScopeJurisdictionRead)) {
 		return nil
 	}
+	if !ok && !p.opts.Secured {
+		return nil
+	}
 	var sn *snapshot
 	for _, r := range rs {
-		if r.Type != "MeasureReport" || r.Deleted {
+		if r.Type != "MeasureReport" {
 			continue
 		}
 		if sn == nil {
@@ -202,9 +208,8 @@ func (p *Pipeline) AuthorizeStored(ctx context.Context, rs ...store.Resource) er
 			}
 		}
 		if !ok || !sn.graph.covers(who.Rights, r.Index.Subject) {
-			return oo.Errorf(http.StatusForbidden, oo.Forbidden, "",
-				"MeasureReport/%s is about %s, whose reports this client may not read; its rights (madx_subjects) are %s, and it lacks the scope %s.",
-				r.ID, orNone(r.Index.Subject), rightsText(who), auth.ScopeJurisdictionRead)
+			return oo.Wrap(http.StatusNotFound, store.ErrNotFound, oo.Issuef(oo.SeverityFatal, oo.NotFound, "",
+				"%s/%s is not known to this server.", r.Type, r.ID))
 		}
 	}
 	return nil
