@@ -64,7 +64,7 @@ type Options struct {
 // what was found and what was expected.
 type Conflict struct {
 	Object string `json:"object" xml:"object,attr"`
-	Value  string `json:"value" xml:",chardata"`
+	Value  string `json:"value" xml:"value,attr"`
 }
 
 // Report is one ADX group mapped: Report is nil when the group is refused

@@ -12,7 +12,7 @@ import (
 // webMessage is the envelope DHIS2 2.36+ answers imports with; response
 // is an importSummary. Senders that speak DHIS2 parse these field names.
 type webMessage struct {
-	XMLName        xml.Name      `json:"-" xml:"webMessage"`
+	XMLName        xml.Name      `json:"-" xml:"http://dhis2.org/schema/dxf/2.0 webMessage"`
 	HTTPStatus     string        `json:"httpStatus" xml:"httpStatus"`
 	HTTPStatusCode int           `json:"httpStatusCode" xml:"httpStatusCode"`
 	Status         string        `json:"status" xml:"status"`

@@ -126,6 +126,13 @@ func TestADXImportDHIS2Example(t *testing.T) {
 		// The same message again changes nothing: ignored, not updated.
 		r, s = c.postADX("", body)
 		wantCounts(t, r, s, http.StatusOK, "SUCCESS", 0, 0, 20, 0)
+		// In XML when asked, as DHIS2 answers.
+		r, _ = c.postADX("", body, "Accept", "application/xml")
+		if !strings.HasPrefix(r.header.Get("Content-Type"), "application/xml") ||
+			!strings.Contains(string(r.body), `<webMessage xmlns="http://dhis2.org/schema/dxf/2.0">`) ||
+			!strings.Contains(string(r.body), `<importCount imported="0" updated="0" ignored="20" deleted="0">`) {
+			t.Errorf("XML answer: %s %s", r.header.Get("Content-Type"), r)
+		}
 		// A corrected value updates the stored report (its 20 values).
 		changed := []byte(strings.Replace(string(body), `value="32"`, `value="33"`, 1))
 		r, s = c.postADX("", changed)
