@@ -87,7 +87,7 @@ type Report struct {
 // Groups that map to the same report (measure, Location, period) are all
 // refused: neither may overwrite the other.
 func Map(ctx context.Context, defs Definitions, m *Message, opts Options) ([]Report, error) {
-	mp := &mapper{defs: defs, opts: opts, compiled: map[string]*measureMatch{}, codes: map[codeAsk]codeAnswer{}}
+	mp := &mapper{defs: defs, opts: opts, compiled: map[string]*measureMatch{}, codes: map[codeAsk]codeAnswer{}, concepts: map[codeAsk]*dtpb.CodeableConcept{}}
 	out := make([]Report, len(m.Groups))
 	for i := range m.Groups {
 		r, err := mp.group(ctx, i, &m.Groups[i])
@@ -126,6 +126,7 @@ type mapper struct {
 	opts     Options
 	compiled map[string]*measureMatch // by dataSet
 	codes    map[codeAsk]codeAnswer
+	concepts map[codeAsk]*dtpb.CodeableConcept // component codes, by codeAsk without code
 }
 
 type measureMatch struct {
@@ -144,6 +145,7 @@ type codeAsk struct {
 type codeAnswer struct {
 	systems  []string
 	expected string
+	value    *dtpb.CodeableConcept // the stratum component value, shared by the message's strata
 }
 
 func (mp *mapper) group(ctx context.Context, gi int, g *Group) (Report, error) {

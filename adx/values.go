@@ -151,8 +151,8 @@ func (mp *mapper) stratum(mm *measureMatch, el *element, dv *DataValue, vi int, 
 			continue
 		}
 		st.Component = append(st.Component, &mrpb.MeasureReport_Group_Stratifier_StratifierGroup_Component{
-			Code:  clone(c.GetCode()),
-			Value: &dtpb.CodeableConcept{Coding: []*dtpb.Coding{{System: &dtpb.Uri{Value: ans.systems[0]}, Code: &dtpb.Code{Value: val}}}},
+			Code:  mp.componentCodeConcept(mm, el.mg, si, k, c.GetCode()),
+			Value: ans.value,
 		})
 	}
 	if !ok {
@@ -289,8 +289,24 @@ func (mp *mapper) componentCode(mm *measureMatch, g, s, k int, code string) code
 	}
 	systems, expected := mm.def.ComponentSystems(g, s, k, code)
 	a := codeAnswer{systems: systems, expected: expected}
+	if len(systems) == 1 {
+		a.value = &dtpb.CodeableConcept{Coding: []*dtpb.Coding{{System: &dtpb.Uri{Value: systems[0]}, Code: &dtpb.Code{Value: code}}}}
+	}
 	mp.codes[ask] = a
 	return a
+}
+
+// componentCodeConcept is the Measure component's code, copied once per
+// message: the strata of a message's reports share it (read-only), and
+// none shares the catalog's Measure.
+func (mp *mapper) componentCodeConcept(mm *measureMatch, g, s, k int, cc *dtpb.CodeableConcept) *dtpb.CodeableConcept {
+	ask := codeAsk{def: mm.def, g: g, s: s, k: k}
+	if c, ok := mp.concepts[ask]; ok {
+		return c
+	}
+	c := clone(cc)
+	mp.concepts[ask] = c
+	return c
 }
 
 func componentCodes(s *mpb.Measure_Group_Stratifier) []string {

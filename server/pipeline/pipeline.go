@@ -258,11 +258,9 @@ func (p *Pipeline) finish(pl *Planned, holders map[string]string) error {
 	if existing {
 		pl.Corrects = pl.ID
 	}
-	if pl.Intent.SkipUnchanged && pl.Prepared.Index.ContentHash == "" {
-		// After the report key: the hash covers the id the report takes.
-		pl.Prepared.Index.ContentHash = contentHash(pl.Prepared.Res, p.opts.Encode)
-	}
-	if pl.Change, err = p.change(pl.Prepared); err != nil {
+	// The hash of a SkipUnchanged report is taken from its one encoding,
+	// after the report key: it covers the id the report takes.
+	if pl.Change, err = p.change(pl.Prepared, pl.Intent.SkipUnchanged && pl.Prepared.Index.ContentHash == ""); err != nil {
 		return err
 	}
 	pl.Change.IfMatch = pl.ifMatch
