@@ -87,7 +87,8 @@ type Report struct {
 // Groups that map to the same report (measure, Location, period) are all
 // refused: neither may overwrite the other.
 func Map(ctx context.Context, defs Definitions, m *Message, opts Options) ([]Report, error) {
-	mp := &mapper{defs: defs, opts: opts, compiled: map[string]*measureMatch{}, codes: map[codeAsk]codeAnswer{}, concepts: map[codeAsk]*dtpb.CodeableConcept{}}
+	mp := &mapper{defs: defs, opts: opts, compiled: map[string]*measureMatch{}, codes: map[codeAsk]codeAnswer{}, concepts: map[codeAsk]*dtpb.CodeableConcept{},
+		strats: map[stratKey]int{}, stratExpected: map[stratKey]string{}}
 	out := make([]Report, len(m.Groups))
 	for i := range m.Groups {
 		r, err := mp.group(ctx, i, &m.Groups[i])
@@ -122,11 +123,13 @@ func Map(ctx context.Context, defs Definitions, m *Message, opts Options) ([]Rep
 func where(gi int) string { return fmt.Sprintf("/adx/group[%d]", gi+1) }
 
 type mapper struct {
-	defs     Definitions
-	opts     Options
-	compiled map[string]*measureMatch // by dataSet
-	codes    map[codeAsk]codeAnswer
-	concepts map[codeAsk]*dtpb.CodeableConcept // component codes, by codeAsk without code
+	defs          Definitions
+	opts          Options
+	compiled      map[string]*measureMatch // by dataSet
+	codes         map[codeAsk]codeAnswer
+	concepts      map[codeAsk]*dtpb.CodeableConcept // component codes, by codeAsk without code
+	strats        map[stratKey]int
+	stratExpected map[stratKey]string
 }
 
 type measureMatch struct {

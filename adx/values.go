@@ -3,6 +3,7 @@ package adx
 import (
 	"errors"
 	"fmt"
+	"math"
 	"math/big"
 	"regexp"
 	"sort"
@@ -30,8 +31,8 @@ type element struct {
 	stratOrder []int
 	strata     map[int][]int    // dataValue of each stratum
 	seen       map[string]int   // stratum values -> dataValue, per stratifier
-	sums       map[int]*big.Rat // per stratifier
-	exact      map[int]bool     // all strata of the stratifier are whole numbers
+	sums       map[int]*big.Rat // per stratifier: its fractional values
+	ints       map[int]int64    // per stratifier: its whole values
 }
 
 // values maps the dataValues of g into rep, or adds conflicts to r.
@@ -62,7 +63,7 @@ func (mp *mapper) values(gi int, g *Group, mm *measureMatch, rep *mrpb.MeasureRe
 		if el == nil {
 			el = &element{mg: mg, rg: &mrpb.MeasureReport_Group{Code: clone(mm.m.GetGroup()[mg].GetCode())},
 				strats: map[int]*mrpb.MeasureReport_Group_Stratifier{}, strata: map[int][]int{}, seen: map[string]int{},
-				sums: map[int]*big.Rat{}, exact: map[int]bool{}}
+				sums: map[int]*big.Rat{}, ints: map[int]int64{}}
 			byElement[dv.DataElement] = el
 			order = append(order, el)
 		}
@@ -100,27 +101,9 @@ func (mp *mapper) values(gi int, g *Group, mm *measureMatch, rep *mrpb.MeasureRe
 // stratum adds one disaggregated dataValue to its element.
 func (mp *mapper) stratum(mm *measureMatch, el *element, dv *DataValue, vi int, vw, value string, conflict func(string, string, ...any)) {
 	mgroup := mm.m.GetGroup()[el.mg]
-	names := make([]string, len(dv.Disaggs))
-	for i, a := range dv.Disaggs {
-		names[i] = a.Name
-	}
-	sort.Strings(names)
-	si := -1
-	var sets []string
-	for i, s := range mgroup.GetStratifier() {
-		comps := componentCodes(s)
-		sets = append(sets, "("+strings.Join(comps, ", ")+")")
-		sort.Strings(comps)
-		if strings.Join(comps, "\x00") == strings.Join(names, "\x00") {
-			si = i
-		}
-	}
+	si, expected := mp.stratifierFor(mm, el.mg, dv.Disaggs)
 	if si < 0 {
-		expected := "the Measure group has no stratifier"
-		if len(sets) > 0 {
-			expected = "one of the Measure group's stratifiers: " + strings.Join(sets, ", ")
-		}
-		conflict(vw, "dataElement %s is disaggregated by (%s), which matches no stratifier; expected the attributes of %s", dv.DataElement, strings.Join(names, ", "), expected)
+		conflict(vw, "%s", fmt.Sprintf("dataElement %s is disaggregated by %s; expected %s", dv.DataElement, expected[0], expected[1]))
 		return
 	}
 	ms := mgroup.GetStratifier()[si]
@@ -176,12 +159,58 @@ func (mp *mapper) stratum(mm *measureMatch, el *element, dv *DataValue, vi int, 
 		el.strats[si] = s
 		el.stratOrder = append(el.stratOrder, si)
 		el.sums[si] = new(big.Rat)
-		el.exact[si] = true
 	}
 	s.Stratum = append(s.Stratum, st)
 	el.strata[si] = append(el.strata[si], vi+1)
+	// Counts are whole numbers: add them as integers, and only fractions
+	// (or sums past int64) as rationals.
+	if n, err := strconv.ParseInt(value, 10, 64); err == nil && el.ints[si] <= math.MaxInt64-n {
+		el.ints[si] += n
+		return
+	}
 	v, _ := new(big.Rat).SetString(value)
 	el.sums[si].Add(el.sums[si], v)
+}
+
+// stratifierFor finds the stratifier of Measure group mg whose component
+// codes are exactly the attribute names, once per message and set of names;
+// when none is, it returns -1 and what was found and expected.
+func (mp *mapper) stratifierFor(mm *measureMatch, mg int, attrs []Attr) (int, [2]string) {
+	names := make([]string, len(attrs))
+	for i, a := range attrs {
+		names[i] = a.Name
+	}
+	sort.Strings(names)
+	key := stratKey{m: mm, mg: mg, names: strings.Join(names, "\x00")}
+	if si, ok := mp.strats[key]; ok {
+		return si, [2]string{"(" + strings.Join(names, ", ") + ")", mp.stratExpected[key]}
+	}
+	mgroup := mm.m.GetGroup()[mg]
+	si := -1
+	var sets []string
+	for i, s := range mgroup.GetStratifier() {
+		comps := componentCodes(s)
+		sets = append(sets, "("+strings.Join(comps, ", ")+")")
+		sort.Strings(comps)
+		if strings.Join(comps, "\x00") == key.names {
+			si = i
+		}
+	}
+	expected := "the attributes of one of the Measure group's stratifiers: " + strings.Join(sets, ", ")
+	if len(sets) == 0 {
+		expected = "no disaggregation: the Measure group has no stratifier"
+	}
+	if si < 0 {
+		expected = "which matches no stratifier; expected " + expected
+	}
+	mp.strats[key], mp.stratExpected[key] = si, expected
+	return si, [2]string{"(" + strings.Join(names, ", ") + ")", expected}
+}
+
+type stratKey struct {
+	m     *measureMatch
+	mg    int
+	names string
 }
 
 // finishElement sets the population count. Sent, it is the plain value;
@@ -193,7 +222,7 @@ func (mp *mapper) finishElement(gi int, mm *measureMatch, el *element, r *Report
 	if count == "" {
 		first := -1
 		for _, si := range el.stratOrder {
-			sum := el.sums[si]
+			sum := new(big.Rat).Add(el.sums[si], new(big.Rat).SetInt64(el.ints[si]))
 			if !sum.IsInt() {
 				conflict(fmt.Sprintf("%s/dataValue[%d]", where(gi), el.strata[si][0]),
 					"dataElement %s is sent without a total, and its disaggregated values add up to %s, not a whole number: the population count cannot be derived; send the total as a dataValue without disaggregation", firstCode(mgroup.GetCode()), sum.FloatString(6))
