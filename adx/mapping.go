@@ -87,8 +87,7 @@ type Report struct {
 // Groups that map to the same report (measure, Location, period) are all
 // refused: neither may overwrite the other.
 func Map(ctx context.Context, defs Definitions, m *Message, opts Options) ([]Report, error) {
-	mp := &mapper{defs: defs, opts: opts, compiled: map[string]*measureMatch{}, codes: map[codeAsk]codeAnswer{}, concepts: map[codeAsk]*dtpb.CodeableConcept{},
-		strats: map[stratKey]int{}, stratExpected: map[stratKey]string{}}
+	mp := newMapper(defs, opts)
 	out := make([]Report, len(m.Groups))
 	for i := range m.Groups {
 		r, err := mp.group(ctx, i, &m.Groups[i])
@@ -118,6 +117,11 @@ func Map(ctx context.Context, defs Definitions, m *Message, opts Options) ([]Rep
 		}
 	}
 	return out, nil
+}
+
+func newMapper(defs Definitions, opts Options) *mapper {
+	return &mapper{defs: defs, opts: opts, compiled: map[string]*measureMatch{}, codes: map[codeAsk]codeAnswer{},
+		concepts: map[codeAsk]*dtpb.CodeableConcept{}, strats: map[stratKey]int{}, stratExpected: map[stratKey]string{}}
 }
 
 func where(gi int) string { return fmt.Sprintf("/adx/group[%d]", gi+1) }
