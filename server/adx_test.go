@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -288,4 +289,74 @@ func TestADXImportRights(t *testing.T) {
 		r, s = c.postADX("", msg, "Authorization", "Bearer "+own)
 		wantCounts(t, r, s, http.StatusOK, "SUCCESS", 1, 0, 0, 0)
 	})
+}
+
+func TestADXExportRoundTrip(t *testing.T) {
+	k := newTokenKit(t)
+	forEachSecuredEngine(t, k.security(), func(t *testing.T, c *client) {
+		admin := []string{"Authorization", "Bearer " + k.admin()}
+		c.loadADXDefinitions(admin...)
+		body := testdata(t, "adx/dhis2-adx-example.xml")
+		r, s := c.postADX("", body, admin...)
+		wantCounts(t, r, s, http.StatusOK, "SUCCESS", 20, 0, 0, 0)
+
+		api := strings.TrimSuffix(c.base, "/fhir") + "/api/dataValueSets"
+		query := "?dataSet=(TB/HIV)VCCT&orgUnit=OU_559&period=2015-06-01/P1M&period=2015-07-01/P1M"
+		out := c.do("GET", api+query, nil, append([]string{"Accept", "application/adx+xml"}, admin...)...)
+		if out.status != http.StatusOK || !strings.HasPrefix(out.header.Get("Content-Type"), "application/adx+xml") {
+			t.Fatalf("export: %d %s %s", out.status, out.header.Get("Content-Type"), out)
+		}
+		for _, want := range []string{`<adx xmlns="urn:ihe:qrph:adx:2015"`, `dataSet="(TB/HIV)VCCT" orgUnit="OU_559" period="2015-06-01/P1M" completeDate="2015-07-01"`,
+			`<dataValue dataElement="VCCT_0" value="128"></dataValue>`, `<dataValue dataElement="VCCT_0" GENDER="FMLE" HIV_AGE="AGE0-14" value="32"></dataValue>`} {
+			if !strings.Contains(string(out.body), want) {
+				t.Errorf("export lacks %s:\n%s", want, out)
+			}
+		}
+		checkADXSchema(t, out.body)
+		if n := strings.Count(string(out.body), "<group "); n != 1 {
+			t.Errorf("%d groups exported, want 1 (July is not stored)", n)
+		}
+		// ADX in, ADX out, ADX in again: the same report, so nothing changes.
+		r, s = c.postADX("", out.body, admin...)
+		wantCounts(t, r, s, http.StatusOK, "SUCCESS", 0, 0, 25, 0)
+
+		// A facility token reads only its own facility's reports.
+		other := k.token(k.claims("healthpost-1", "system/MeasureReport.read", "Location/HealthPost1"))
+		if r := c.do("GET", api+query, nil, "Authorization", "Bearer "+other); r.status != http.StatusForbidden {
+			t.Errorf("another facility's token: %d %s", r.status, r)
+		}
+		own := k.token(k.claims("ou-559", "system/MeasureReport.read", "Location/OU-559"))
+		if r := c.do("GET", api+query, nil, "Authorization", "Bearer "+own); r.status != http.StatusOK {
+			t.Errorf("the facility's own token: %d %s", r.status, r)
+		}
+		if r := c.do("GET", api+"?dataSet=NOPE&orgUnit=OU_559&period=2015-06-01/P1M", nil, admin...); r.status != http.StatusConflict ||
+			!strings.Contains(string(r.body), "?dataSet=NOPE") {
+			t.Errorf("unknown dataSet: %d %s", r.status, r)
+		}
+	})
+}
+
+// adxSchema is the IHE ADX schema beside the project (docs/adx.md).
+const adxSchema = "../../shared/reference/adx/adx_loose.xsd"
+
+// checkADXSchema validates an ADX document with xmllint against the IHE
+// schema; it skips when either is missing, unless MADX_REQUIRE_XMLLINT is
+// set (.ci/run sets it when both are there).
+func checkADXSchema(t *testing.T, doc []byte) {
+	t.Helper()
+	_, lintErr := exec.LookPath("xmllint")
+	_, schemaErr := os.Stat(adxSchema)
+	if lintErr != nil || schemaErr != nil {
+		if os.Getenv("MADX_REQUIRE_XMLLINT") != "" {
+			t.Fatalf("xmllint or the ADX schema is missing: %v %v", lintErr, schemaErr)
+		}
+		t.Skip("xmllint or ../shared/reference/adx is missing")
+	}
+	f := filepath.Join(t.TempDir(), "export.xml")
+	if err := os.WriteFile(f, doc, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("xmllint", "--noout", "--schema", adxSchema, f).CombinedOutput(); err != nil {
+		t.Fatalf("the export does not validate against the IHE ADX schema: %v\n%s\n%s", err, out, doc)
+	}
 }

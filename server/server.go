@@ -217,6 +217,9 @@ func (s *Server) routes() *gin.Engine {
 	adxImport := s.handle(s.guard("", conformance.Batch, s.adxImport))
 	e.POST("/api/dataValueSets", adxImport)
 	e.POST("/api/:version/dataValueSets", adxImport)
+	adxExport := s.handle(s.guard("MeasureReport", conformance.SearchType, s.adxExport))
+	e.GET("/api/dataValueSets", adxExport)
+	e.GET("/api/:version/dataValueSets", adxExport)
 	return e
 }
 
