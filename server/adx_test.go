@@ -288,6 +288,25 @@ func TestADXImportRights(t *testing.T) {
 		own := k.token(k.claims("ou-559", "system/MeasureReport.write", "Location/OU-559"))
 		r, s = c.postADX("", msg, "Authorization", "Bearer "+own)
 		wantCounts(t, r, s, http.StatusOK, "SUCCESS", 1, 0, 0, 0)
+
+		// Each import is audited, refused or not, like every write.
+		a := c.do("GET", "/AuditEvent?agent=jwt:"+testIssuer+"|ou-559", nil, "Authorization", "Bearer "+k.admin())
+		var events struct {
+			Entry []struct{ Resource struct{ Outcome string } }
+		}
+		if err := json.Unmarshal(a.body, &events); err != nil || a.status != http.StatusOK {
+			t.Fatalf("AuditEvent search: %d %v %s", a.status, err, a)
+		}
+		outcomes := map[string]int{}
+		for _, e := range events.Entry {
+			outcomes[e.Resource.Outcome]++
+		}
+		if len(events.Entry) != 2 || outcomes["0"] != 1 {
+			t.Errorf("AuditEvents of ou-559's two imports: outcomes %v, want one success and one refusal\n%s", outcomes, a)
+		}
+		if strings.Contains(string(a.body), "measureScore") {
+			t.Error("the audit trail holds report content")
+		}
 	})
 }
 
