@@ -6,6 +6,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	mrpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/measure_report_go_proto"
@@ -58,10 +59,7 @@ func (e *Exporter) Key(ctx context.Context, dataSet, orgUnit, period string) (st
 // component. Importing it gives the same report back.
 func (e *Exporter) Group(ctx context.Context, r *mrpb.MeasureReport) (Group, error) {
 	var g Group
-	url := r.GetMeasure().GetValue()
-	if i := bytes.IndexByte([]byte(url), '|'); i >= 0 {
-		url = url[:i]
-	}
+	url, _, _ := strings.Cut(r.GetMeasure().GetValue(), "|")
 	def, err := e.mp.defs.Compiled(ctx, url)
 	if err != nil {
 		return g, err
