@@ -44,6 +44,10 @@ func (s *Server) write(c *gin.Context, a *answer) {
 			c.Writer.Header().Add(k, v)
 		}
 	}
+	if a.contentType != "" {
+		s.send(c, a.status, a.contentType, a.body)
+		return
+	}
 	if a.body == nil {
 		// A 304 carries the Vary its 200 would (RFC 9110 §15.4.5).
 		c.Writer.Header().Add("Vary", "Accept-Encoding")

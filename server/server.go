@@ -150,6 +150,9 @@ type answer struct {
 	status int
 	body   []byte
 	header http.Header
+	// contentType, when set, sends body as it is (the ADX way in's DHIS2
+	// answers) instead of as a negotiated FHIR resource.
+	contentType string
 }
 
 func (s *Server) routes() *gin.Engine {
@@ -209,6 +212,14 @@ func (s *Server) routes() *gin.Engine {
 			}
 		}
 	}
+	// ADX where DHIS2 serves it, beside the FHIR base (docs/adx.md): a write
+	// of many reports, guarded and audited as a batch is.
+	adxImport := s.handle(s.guard("", conformance.Batch, s.adxImport))
+	e.POST("/api/dataValueSets", adxImport)
+	e.POST("/api/:version/dataValueSets", adxImport)
+	adxExport := s.handle(s.guard("MeasureReport", conformance.SearchType, s.adxExport))
+	e.GET("/api/dataValueSets", adxExport)
+	e.GET("/api/:version/dataValueSets", adxExport)
 	return e
 }
 

@@ -48,7 +48,7 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.base, "base", "", "FHIR base URL of the server to load (loopback unless --allow-remote)")
 	fs.StringVar(&c.token, "token", getenv("MADX_TOKEN"), "bearer token to send (MADX_TOKEN)")
-	fs.StringVar(&c.phases, "phases", "put,bundle,read", "comma-separated phases to run in order: put (single PUTs), bundle (collection Bundles), read (GET Measure and reports)")
+	fs.StringVar(&c.phases, "phases", "put,bundle,read", "comma-separated phases to run in order: put (single PUTs), bundle (collection Bundles), adx (ADX messages of --bundle-size groups to /api/dataValueSets), read (GET Measure and reports)")
 	fs.IntVar(&c.concurrency, "concurrency", 8, "concurrent requests")
 	fs.IntVar(&c.bundleSize, "bundle-size", 100, "reports per collection Bundle")
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "how long each phase runs (ignored with --count)")
@@ -73,8 +73,8 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("%w: --concurrency, --bundle-size, --facilities and one of --count/--duration must be positive", errUsage)
 	}
 	for _, p := range strings.Split(c.phases, ",") {
-		if p != "put" && p != "bundle" && p != "read" {
-			return fmt.Errorf("%w: unknown phase %q (put, bundle, read)", errUsage, p)
+		if p != "put" && p != "bundle" && p != "adx" && p != "read" {
+			return fmt.Errorf("%w: unknown phase %q (put, bundle, adx, read)", errUsage, p)
 		}
 	}
 	fx := kit.Fixtures()
@@ -125,7 +125,10 @@ type bencher struct {
 	hc        *http.Client
 	out       io.Writer
 	bundleURL string
-	next      atomic.Int64 // number of the next report to generate
+	// adxDataSet is the fixture Measure's first identifier value: the ADX
+	// dataSet of the adx phase.
+	adxDataSet string
+	next       atomic.Int64 // number of the next report to generate
 
 	mu       sync.Mutex
 	acked    map[string]int // id -> population count acknowledged
@@ -170,6 +173,10 @@ func (b *bencher) prepare(ctx context.Context, fx fs.FS) error {
 			defs = append(defs, def{h.ResourceType, h.ID, body})
 			if h.ResourceType == "Measure" {
 				b.cfg.measureID = h.ID
+				var m struct{ Identifier []struct{ Value string } }
+				if json.Unmarshal(body, &m) == nil && len(m.Identifier) > 0 {
+					b.adxDataSet = m.Identifier[0].Value
+				}
 			}
 		}
 	}
@@ -229,8 +236,8 @@ func (b *bencher) postBundle(ctx context.Context, body []byte) error {
 // or the request budget is spent.
 func (b *bencher) run(ctx context.Context, name string) *phaseStats {
 	label := fmt.Sprintf("%s c=%d", name, b.cfg.concurrency)
-	if name == "bundle" {
-		label = fmt.Sprintf("bundle n=%d c=%d", b.cfg.bundleSize, b.cfg.concurrency)
+	if name == "bundle" || name == "adx" {
+		label = fmt.Sprintf("%s n=%d c=%d", name, b.cfg.bundleSize, b.cfg.concurrency)
 	}
 	p := newPhase(label)
 	ctx, cancel := context.WithCancel(ctx)
@@ -295,6 +302,16 @@ func (b *bencher) one(ctx context.Context, phase string, rng *rand.Rand, p *phas
 		}
 		body = append(body, `]}`...)
 		method, url, ctype = http.MethodPost, b.bundleURL, "application/fhir+json"
+	case "adx":
+		first := int(b.next.Add(int64(b.cfg.bundleSize))) - b.cfg.bundleSize
+		var err error
+		if body, err = b.adxMessage(first, rng); err != nil {
+			p.record(0, 0, "generate")
+			return
+		}
+		// ADX reports get ids from the server: counted, not read back.
+		reports = make([]benchReport, b.cfg.bundleSize)
+		method, url, ctype = http.MethodPost, adxURL(b.cfg.base), "application/adx+xml"
 	case "read":
 		method, url = http.MethodGet, b.cfg.base+"/Measure/"+b.cfg.measureID
 		if id := b.randomStored(rng); id != "" && rng.IntN(5) > 0 {
@@ -302,7 +319,7 @@ func (b *bencher) one(ctx context.Context, phase string, rng *rand.Rand, p *phas
 		}
 	}
 	start := time.Now()
-	st, _, err := b.do(ctx, method, url, ctype, body)
+	st, rb, err := b.do(ctx, method, url, ctype, body)
 	d := time.Since(start)
 	switch {
 	case ctx.Err() != nil:
@@ -311,10 +328,15 @@ func (b *bencher) one(ctx context.Context, phase string, rng *rand.Rand, p *phas
 		p.record(d, 0, "transport")
 	case st >= 300:
 		p.record(d, 0, fmt.Sprint(st))
+	case phase == "adx" && !adxOK(rb):
+		p.record(d, 0, "adx conflicts")
 	default:
 		p.record(d, len(reports), "")
 		b.mu.Lock()
 		for _, r := range reports {
+			if r.id == "" {
+				continue
+			}
 			if _, ok := b.acked[r.id]; !ok {
 				b.ackedIDs = append(b.ackedIDs, r.id)
 			}

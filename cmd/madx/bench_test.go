@@ -21,11 +21,11 @@ import (
 func TestBenchAgainstOurServer(t *testing.T) {
 	base, _ := startServe(t, "--data-dir", t.TempDir(), "--load", filepath.Join("..", "..", "testdata", "madx", "definitions"))
 	var out bytes.Buffer
-	args := []string{"bench", "--base", base, "--count", "6", "--concurrency", "2", "--bundle-size", "5", "--facilities", "7", "--verify", "50"}
+	args := []string{"bench", "--base", base, "--phases", "put,bundle,adx,read", "--count", "6", "--concurrency", "2", "--bundle-size", "5", "--facilities", "7", "--verify", "50"}
 	if err := run(context.Background(), args, func(string) string { return "" }, &out, &out); err != nil {
 		t.Fatalf("bench: %v\n%s", err, out.String())
 	}
-	for _, want := range []string{"put c=2", "bundle n=5 c=2", "read c=2", "7 facilities loaded", "0 mismatches"} {
+	for _, want := range []string{"put c=2", "bundle n=5 c=2", "adx n=5 c=2", "read c=2", "7 facilities loaded", "0 mismatches"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("bench output lacks %q:\n%s", want, out.String())
 		}

@@ -39,6 +39,8 @@ type definitions struct {
 	regStamp int64
 	registry *measures.Registry
 	graph    *facilityGraph // submitter rights, from the same Locations and Organizations
+	locs     []*locpb.Location
+	measures []*mpb.Measure // every stored Measure, for Catalog; nil until asked for, reset with compiled
 }
 
 type compiledMeasure struct {
@@ -57,6 +59,7 @@ type snapshot struct {
 	defStamp int64
 	registry *measures.Registry
 	graph    *facilityGraph
+	locs     []*locpb.Location
 }
 
 // snapshot refreshes the stamps and returns the current view.
@@ -71,28 +74,28 @@ func (d *definitions) snapshot(ctx context.Context) (*snapshot, error) {
 	}
 	d.mu.Lock()
 	if defStamp != d.defStamp {
-		d.compiled, d.defStamp = map[string]*compiledMeasure{}, defStamp
+		d.compiled, d.defStamp, d.measures = map[string]*compiledMeasure{}, defStamp, nil
 	}
-	reg, graph := d.registry, d.graph
+	reg, graph, locs := d.registry, d.graph, d.locs
 	if regStamp != d.regStamp {
 		reg = nil
 	}
 	d.mu.Unlock()
 	if reg == nil {
-		if reg, graph, err = d.loadRegistry(ctx); err != nil {
+		if reg, graph, locs, err = d.loadRegistry(ctx); err != nil {
 			return nil, err
 		}
 		d.mu.Lock()
-		d.registry, d.graph, d.regStamp = reg, graph, regStamp
+		d.registry, d.graph, d.locs, d.regStamp = reg, graph, locs, regStamp
 		d.mu.Unlock()
 	}
-	return &snapshot{d: d, defStamp: defStamp, registry: reg, graph: graph}, nil
+	return &snapshot{d: d, defStamp: defStamp, registry: reg, graph: graph, locs: locs}, nil
 }
 
 // loadRegistry reads every Location and Organization. A jurisdiction has
 // thousands, not millions, of facilities: holding them is cheaper than a
 // query per report.
-func (d *definitions) loadRegistry(ctx context.Context) (*measures.Registry, *facilityGraph, error) {
+func (d *definitions) loadRegistry(ctx context.Context) (*measures.Registry, *facilityGraph, []*locpb.Location, error) {
 	var locs []*locpb.Location
 	var orgs []*orgpb.Organization
 	err := d.st.List(ctx, "Location", func(r store.Resource) error {
@@ -106,7 +109,7 @@ func (d *definitions) loadRegistry(ctx context.Context) (*measures.Registry, *fa
 		return nil
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	err = d.st.List(ctx, "Organization", func(r store.Resource) error {
 		m, err := d.decode(r.Body)
@@ -119,9 +122,9 @@ func (d *definitions) loadRegistry(ctx context.Context) (*measures.Registry, *fa
 		return nil
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return measures.NewRegistry(locs, orgs), newFacilityGraph(locs, orgs), nil
+	return measures.NewRegistry(locs, orgs), newFacilityGraph(locs, orgs), locs, nil
 }
 
 // measure returns the compiled Measure a report's canonical names, or a

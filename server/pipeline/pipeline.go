@@ -71,6 +71,12 @@ type Intent struct {
 	// conditions are reported; empty for a request of its own and for a
 	// collection entry, which has none.
 	Request string
+	// SkipUnchanged asks that a report identical to the stored one it
+	// replaces make no new version (store.Result.Unchanged): the ADX way
+	// in counts an identical resubmission as ignored, as DHIS2 does. The
+	// report's content hash is then stored, so only reports written so can
+	// be found identical.
+	SkipUnchanged bool
 }
 
 // Options are what the pipeline needs from the server it runs in.
@@ -269,14 +275,16 @@ func (p *Pipeline) finish(pl *Planned, holders map[string]string) error {
 	if existing {
 		pl.Corrects = pl.ID
 	}
-	if pl.Change, err = p.change(pl.Prepared); err != nil {
+	// The hash of a SkipUnchanged report is taken from its one encoding,
+	// after the report key: it covers the id the report takes.
+	if pl.Change, err = p.change(pl.Prepared, pl.Intent.SkipUnchanged && pl.Prepared.Index.ContentHash == ""); err != nil {
 		return err
 	}
 	pl.Change.IfMatch = pl.ifMatch
 	pl.Change.CreateOnly = pl.Intent.Op == Create && !existing
 	// Like HAPI, an update that changes nothing makes no new version
 	// (only resources with a ContentHash can be compared: see prepare).
-	pl.Change.SkipUnchanged = pl.Intent.Op == Update
+	pl.Change.SkipUnchanged = pl.Intent.Op == Update || pl.Intent.SkipUnchanged
 	return nil
 }
 

@@ -62,11 +62,15 @@ func (p *Pipeline) prepare(ctx context.Context, res proto.Message) (*Prepared, e
 
 // change turns a prepared resource into a store change. It encodes the
 // body now (see render.go), so it must come after every decision that
-// changes the resource (such as the id a resubmitted report takes).
-func (p *Pipeline) change(pr *Prepared) (store.Change, error) {
-	render, err := p.preRender(pr.Res)
+// changes the resource (such as the id a resubmitted report takes). With
+// hash, the change's Index.ContentHash is that of the encoded body.
+func (p *Pipeline) change(pr *Prepared, hash bool) (store.Change, error) {
+	render, sum, err := p.preRender(pr.Res, hash)
 	if err != nil {
 		return store.Change{}, err
+	}
+	if hash {
+		pr.Index.ContentHash = sum
 	}
 	return store.Change{Type: pr.Type, ID: pr.ID, Index: pr.Index, Render: render}, nil
 }

@@ -2,6 +2,8 @@ package pipeline
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"strconv"
 	"time"
@@ -34,25 +36,34 @@ func newSentinels(newID func() string) sentinels {
 // preRender encodes res with the sentinel meta and returns the store's
 // Render, which splices the assigned version and time in. The body is
 // packed here too, around the sentinels (store.Template), so the store's
-// single writer neither encodes nor compresses.
-func (p *Pipeline) preRender(res proto.Message) (func(int64, time.Time) ([]byte, error), error) {
+// single writer neither encodes nor compresses. With hash, it also returns
+// the SHA-256 of the body outside the meta it splices (the content apart
+// from version and time), from the one encoding.
+func (p *Pipeline) preRender(res proto.Message, hash bool) (func(int64, time.Time) ([]byte, error), string, error) {
 	setVersion(res, 0, p.sent.lastUpdated)
 	metaOf(res).VersionId.Value = p.sent.versionID
 	body, err := p.opts.Encode(res)
 	if err != nil {
-		return nil, fmt.Errorf("encode %s/%s: %w", ResourceType(res), ResourceID(res), err)
+		return nil, "", fmt.Errorf("encode %s/%s: %w", ResourceType(res), ResourceID(res), err)
 	}
 	vid := []byte(p.sent.versionID)
 	i, j := onlyIndex(body, vid), onlyIndex(body, p.sent.stamp)
 	if i < 0 || j < 0 {
-		return nil, fmt.Errorf("encode %s/%s: the meta sentinels do not appear exactly once", ResourceType(res), ResourceID(res))
+		return nil, "", fmt.Errorf("encode %s/%s: the meta sentinels do not appear exactly once", ResourceType(res), ResourceID(res))
 	}
 	// The hole runs from the first sentinel to the end of the second.
 	start, end := min(i, j), max(i+len(vid), j+len(p.sent.stamp))
 	hole := body[start:end]
+	var sum string
+	if hash {
+		h := sha256.New()
+		h.Write(body[:start])
+		h.Write(body[end:])
+		sum = "r:" + hex.EncodeToString(h.Sum(nil))
+	}
 	tmpl, err := store.NewTemplate(body, start, end)
 	if err != nil {
-		return nil, fmt.Errorf("encode %s/%s: %w", ResourceType(res), ResourceID(res), err)
+		return nil, "", fmt.Errorf("encode %s/%s: %w", ResourceType(res), ResourceID(res), err)
 	}
 	return func(v int64, at time.Time) ([]byte, error) {
 		// The proto is stamped too, for whoever reads it after the write.
@@ -60,7 +71,7 @@ func (p *Pipeline) preRender(res proto.Message) (func(int64, time.Time) ([]byte,
 		filled := bytes.Replace(hole, vid, strconv.AppendInt(nil, v, 10), 1)
 		filled = bytes.Replace(filled, p.sent.stamp, []byte(at.UTC().Format(InstantLayout)), 1)
 		return tmpl.Fill(filled), nil
-	}, nil
+	}, sum, nil
 }
 
 // InstantLayout is how FHIR instants are written: microseconds, as the
