@@ -8,6 +8,7 @@ import (
 	"github.com/gin-gonic/gin"
 	mrpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/measure_report_go_proto"
 	"github.com/madx-project/madx/adx"
+	oo "github.com/madx-project/madx/operationoutcome"
 	"github.com/madx-project/madx/store"
 )
 
@@ -58,7 +59,7 @@ func (s *Server) adxExport(c *gin.Context) (*answer, error) {
 	if err != nil {
 		return nil, err
 	}
-	msg := &adx.Message{Exported: time.Now().UTC().Format(time.RFC3339)}
+	msg := &adx.Message{Exported: s.opts.Now().UTC().Format(time.RFC3339)}
 	for _, key := range keys {
 		id, ok := holders[key]
 		if !ok {
@@ -71,8 +72,8 @@ func (s *Server) adxExport(c *gin.Context) (*answer, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := s.pipe.AuthorizeStored(ctx, r); err != nil {
-			return nil, err
+		if s.pipe.AuthorizeStored(ctx, r) != nil {
+			continue // as a search does: only what the caller may read
 		}
 		res, err := s.opts.JSON.Decode(r.Body)
 		if err != nil {
@@ -87,6 +88,11 @@ func (s *Server) adxExport(c *gin.Context) (*answer, error) {
 			return nil, err
 		}
 		msg.Groups = append(msg.Groups, g)
+	}
+	if len(msg.Groups) == 0 {
+		// The ADX schema requires a group: say so in FHIR's terms instead.
+		return nil, oo.Errorf(http.StatusNotFound, oo.NotFound, "",
+			"No stored report matches this export among those this client may read (dataSet, orgUnit and period select them).")
 	}
 	body, err := adx.Marshal(msg)
 	if err != nil {
