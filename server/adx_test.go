@@ -358,7 +358,7 @@ func TestADXExportRoundTrip(t *testing.T) {
 }
 
 // adxSchema is the IHE ADX schema beside the project (docs/adx.md).
-const adxSchema = "../../shared/reference/adx/adx_loose.xsd"
+const adxSchema = "../testdata/adx/schema/adx_loose.xsd"
 
 // checkADXSchema validates an ADX document with xmllint against the IHE
 // schema; it skips when either is missing, unless MADX_REQUIRE_XMLLINT is
@@ -371,7 +371,7 @@ func checkADXSchema(t *testing.T, doc []byte) {
 		if os.Getenv("MADX_REQUIRE_XMLLINT") != "" {
 			t.Fatalf("xmllint or the ADX schema is missing: %v %v", lintErr, schemaErr)
 		}
-		t.Skip("xmllint or ../shared/reference/adx is missing")
+		t.Skip("xmllint or testdata/adx/schema is missing")
 	}
 	f := filepath.Join(t.TempDir(), "export.xml")
 	if err := os.WriteFile(f, doc, 0o600); err != nil {
