@@ -25,6 +25,20 @@ type Recorder interface {
 	Carried(*Prepared)
 }
 
+// Committer is a Recorder that stores its record in the same commit as
+// the write it records, when that write is the whole attempt (a single
+// PUT, POST or DELETE): an acknowledged write then always has its audit
+// record, and the two cost one commit.
+type Committer interface {
+	Recorder
+	// InCommit returns the change that stores the record of plans, or false
+	// when the record waits for the end of the attempt (a Bundle, a batch,
+	// a record already written).
+	InCommit(plans []*Planned) (store.Change, bool)
+	// Committed says that the change InCommit last returned was written.
+	Committed()
+}
+
 type recorderKey struct{}
 
 // WithRecorder makes rec the Recorder of the writes done with ctx.
