@@ -135,6 +135,16 @@ func (pl *Planned) Warnings() []oo.Issue {
 	return pl.Prepared.Warnings
 }
 
+// Written is the plain body (FHIR JSON) r stored for this plan, made from
+// the encoding the plan wrote rather than by unpacking r's packed body; ok
+// is false when r kept a version this plan did not render (unchanged).
+func (pl *Planned) Written(r store.Result) (body []byte, ok bool) {
+	if pl == nil || pl.Prepared == nil || pl.Prepared.plain == nil || r.Unchanged || r.Resource.Deleted {
+		return nil, false
+	}
+	return pl.Prepared.plain(r.Resource.VersionID, r.Resource.LastUpdated), true
+}
+
 // ReportKey is the business key of a report, or "".
 func (pl *Planned) ReportKey() string {
 	if pl.Prepared == nil {

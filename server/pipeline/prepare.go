@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"net/http"
+	"time"
 
 	oo "github.com/madx-project/madx/operationoutcome"
 	"github.com/madx-project/madx/store"
@@ -16,6 +17,7 @@ type Prepared struct {
 	Type, ID string
 	Index    store.Index
 	Warnings []oo.Issue
+	plain    func(int64, time.Time) []byte // see Planned.Written
 }
 
 // Recorder is told of every resource a write attempt carries, before it is
@@ -77,9 +79,10 @@ func (p *Pipeline) prepare(ctx context.Context, res proto.Message) (*Prepared, e
 // body now (see render.go), so it must come after every decision that
 // changes the resource (such as the id a resubmitted report takes).
 func (p *Pipeline) change(pr *Prepared) (store.Change, error) {
-	render, err := p.preRender(pr.Res)
+	render, plain, err := p.preRender(pr.Res)
 	if err != nil {
 		return store.Change{}, err
 	}
+	pr.plain = plain
 	return store.Change{Type: pr.Type, ID: pr.ID, Index: pr.Index, Render: render}, nil
 }

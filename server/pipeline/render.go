@@ -35,32 +35,42 @@ func newSentinels(newID func() string) sentinels {
 // Render, which splices the assigned version and time in. The body is
 // packed here too, around the sentinels (store.Template), so the store's
 // single writer neither encodes nor compresses.
-func (p *Pipeline) preRender(res proto.Message) (func(int64, time.Time) ([]byte, error), error) {
+func (p *Pipeline) preRender(res proto.Message) (render func(int64, time.Time) ([]byte, error), plain func(int64, time.Time) []byte, err error) {
 	setVersion(res, 0, p.sent.lastUpdated)
 	metaOf(res).VersionId.Value = p.sent.versionID
 	body, err := p.opts.Encode(res)
 	if err != nil {
-		return nil, fmt.Errorf("encode %s/%s: %w", ResourceType(res), ResourceID(res), err)
+		return nil, nil, fmt.Errorf("encode %s/%s: %w", ResourceType(res), ResourceID(res), err)
 	}
 	vid := []byte(p.sent.versionID)
 	i, j := onlyIndex(body, vid), onlyIndex(body, p.sent.stamp)
 	if i < 0 || j < 0 {
-		return nil, fmt.Errorf("encode %s/%s: the meta sentinels do not appear exactly once", ResourceType(res), ResourceID(res))
+		return nil, nil, fmt.Errorf("encode %s/%s: the meta sentinels do not appear exactly once", ResourceType(res), ResourceID(res))
 	}
 	// The hole runs from the first sentinel to the end of the second.
 	start, end := min(i, j), max(i+len(vid), j+len(p.sent.stamp))
 	hole := body[start:end]
 	tmpl, err := store.NewTemplate(body, start, end)
 	if err != nil {
-		return nil, fmt.Errorf("encode %s/%s: %w", ResourceType(res), ResourceID(res), err)
+		return nil, nil, fmt.Errorf("encode %s/%s: %w", ResourceType(res), ResourceID(res), err)
 	}
-	return func(v int64, at time.Time) ([]byte, error) {
+	fill := func(v int64, at time.Time) []byte {
+		filled := bytes.Replace(hole, vid, strconv.AppendInt(nil, v, 10), 1)
+		return bytes.Replace(filled, p.sent.stamp, []byte(at.UTC().Format(InstantLayout)), 1)
+	}
+	render = func(v int64, at time.Time) ([]byte, error) {
 		// The proto is stamped too, for whoever reads it after the write.
 		setVersion(res, v, at)
-		filled := bytes.Replace(hole, vid, strconv.AppendInt(nil, v, 10), 1)
-		filled = bytes.Replace(filled, p.sent.stamp, []byte(at.UTC().Format(InstantLayout)), 1)
-		return tmpl.Fill(filled), nil
-	}, nil
+		return tmpl.Fill(fill(v, at)), nil
+	}
+	// The plain body of version v, as the store unpacks it, without
+	// inflating what was just deflated: the answer to the write.
+	plain = func(v int64, at time.Time) []byte {
+		f := fill(v, at)
+		out := make([]byte, 0, len(body)-len(hole)+len(f))
+		return append(append(append(out, body[:start]...), f...), body[end:]...)
+	}
+	return render, plain, nil
 }
 
 // InstantLayout is how FHIR instants are written: microseconds, as the
