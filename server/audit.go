@@ -2,8 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -39,6 +37,10 @@ type auditRecord struct {
 	entryIssues   int
 	bundleType    string
 	bundleEntries int
+
+	srv       *Server
+	pendingID string // the id InCommit gave the record
+	storedID  string // set once the record is stored with the write it records
 }
 
 type auditKey struct{}
@@ -60,7 +62,7 @@ func (s *Server) newAuditRecord(c *gin.Context, typ string, in conformance.Inter
 			}
 		}
 	}
-	rec := &auditRecord{recorded: s.opts.Now().UTC(), interaction: in, method: c.Request.Method, path: c.Request.URL.Path,
+	rec := &auditRecord{srv: s, recorded: s.opts.Now().UTC(), interaction: in, method: c.Request.Method, path: c.Request.URL.Path,
 		typ: typ, id: id, requestID: c.GetString(ctxRequestID), clientID: c.GetString(ctxClientRequestID), address: remoteHost(c.Request)}
 	if job, ok := jobOf(c.Request.Context()); ok {
 		rec.job, rec.address = job, ""
@@ -77,6 +79,63 @@ func (rec *auditRecord) Carried(p *pipeline.Prepared) {
 	rec.mu.Lock()
 	rec.entities = append(rec.entities, p)
 	rec.mu.Unlock()
+}
+
+// InCommit returns the AuditEvent of a single create, update or delete, to
+// be written in the same commit as the write (pipeline.Committer). Its
+// status is the one the answer will carry: 201 when the write created the
+// resource, 200 otherwise, 204 for a delete. A write that fails leaves the
+// record to the guard, which stores it with the failure.
+func (rec *auditRecord) InCommit(plans []*pipeline.Planned) (store.Change, bool) {
+	switch rec.interaction {
+	case conformance.Update, conformance.Create, conformance.Delete:
+	default:
+		return store.Change{}, false // a Bundle: recorded when it ends
+	}
+	rec.mu.Lock()
+	done := rec.storedID != ""
+	rec.mu.Unlock()
+	if len(plans) != 1 || done {
+		return store.Change{}, false
+	}
+	s := rec.srv
+	id := s.opts.NewID()
+	issues := rec.warnings()
+	status := func(prior []store.Result) int {
+		switch {
+		case rec.interaction == conformance.Delete:
+			return http.StatusNoContent
+		case len(prior) > 0 && prior[0].Created:
+			return http.StatusCreated
+		}
+		return http.StatusOK
+	}
+	rec.mu.Lock()
+	rec.pendingID = id
+	rec.mu.Unlock()
+	// The index does not depend on 200 or 201 (outcome 0 either way).
+	return store.Change{Type: auditType, ID: id, CreateOnly: true, Index: s.auditEvent(rec, status(nil), issues).index(),
+		RenderAfter: func(prior []store.Result, vid int64, at time.Time) ([]byte, error) {
+			return s.auditEvent(rec, status(prior), issues).render(id, vid, at)
+		}}, true
+}
+
+// Committed notes that the record InCommit returned is stored.
+func (rec *auditRecord) Committed() {
+	rec.mu.Lock()
+	rec.storedID = rec.pendingID
+	rec.mu.Unlock()
+}
+
+// warnings counts the issues of a successful attempt.
+func (rec *auditRecord) warnings() int {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	issues := rec.entryIssues
+	for _, p := range rec.entities {
+		issues += len(p.Warnings)
+	}
+	return issues
 }
 
 // auditBundle notes the type and size of a submitted Bundle.
@@ -109,25 +168,21 @@ func (s *Server) audit(ctx context.Context, rec *auditRecord, a *answer, err err
 		e := storeError(err)
 		status, issues = e.Status, len(e.Issues)
 	} else {
-		status = a.status
-		rec.mu.Lock()
-		for _, p := range rec.entities {
-			issues += len(p.Warnings)
-		}
-		issues += rec.entryIssues
-		rec.mu.Unlock()
+		status, issues = a.status, rec.warnings()
 	}
-	id := s.opts.NewID()
 	ev := s.auditEvent(rec, status, issues)
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	_, werr := s.opts.Store.Write(ctx, []store.Change{{Type: auditType, ID: id, CreateOnly: true, Index: ev.index(),
-		Render: func(vid int64, at time.Time) ([]byte, error) {
-			e := *ev
-			e.ID = id
-			e.Meta = &auditMeta{VersionID: fmt.Sprint(vid), LastUpdated: at.UTC().Format(pipeline.InstantLayout)}
-			return json.Marshal(e)
-		}}})
+	rec.mu.Lock()
+	id := rec.storedID
+	rec.mu.Unlock()
+	var werr error
+	if id == "" || err != nil {
+		// Not stored with the write (a failure, a Bundle): stored now.
+		id = s.opts.NewID()
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		_, werr = s.opts.Store.Write(ctx, []store.Change{{Type: auditType, ID: id, CreateOnly: true, Index: ev.index(),
+			Render: func(vid int64, at time.Time) ([]byte, error) { return ev.render(id, vid, at) }}})
+	}
 	line := s.log.Info()
 	if werr != nil {
 		line = s.log.Error().AnErr("audit_store_error", werr)

@@ -1,11 +1,14 @@
 package server
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/madx-project/madx/server/pipeline"
 	"github.com/madx-project/madx/store"
 )
 
@@ -130,6 +133,14 @@ func (s *Server) auditEvent(rec *auditRecord, status, issues int) *auditEvent {
 		ev.Entity = append(ev.Entity, entityOf(rec.typ, rec.id, store.Index{}))
 	}
 	return ev
+}
+
+// render is the stored body of the record as version vid of id.
+func (ev *auditEvent) render(id string, vid int64, at time.Time) ([]byte, error) {
+	e := *ev
+	e.ID = id
+	e.Meta = &auditMeta{VersionID: strconv.FormatInt(vid, 10), LastUpdated: at.UTC().Format(pipeline.InstantLayout)}
+	return json.Marshal(e)
 }
 
 func entityOf(typ, id string, x store.Index) auditEntity {

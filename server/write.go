@@ -155,8 +155,13 @@ func (s *Server) written(c *gin.Context, pl *pipeline.Planned, r store.Result) *
 		}
 		a.body, _ = s.opts.JSON.Encode(oo.Resource(issues), false)
 	default:
-		// A written body is as Render made it: packed for storage.
-		body, err := store.Unpack(r.Resource.Body)
+		// A written body is as Render made it, packed for storage; the
+		// plan still has it plain.
+		body, ok := pl.Written(r)
+		var err error
+		if !ok {
+			body, err = store.Unpack(r.Resource.Body)
+		}
 		if err != nil {
 			// Written, so not a failure; but the representation is lost.
 			s.log.Error().Err(err).Str("resource", r.Resource.Type+"/"+r.Resource.ID).Msg("written body does not unpack")

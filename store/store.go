@@ -96,7 +96,24 @@ type Change struct {
 	// stored ones. It must not have side effects: an engine may call it more
 	// than once when it retries.
 	Render func(versionID int64, lastUpdated time.Time) ([]byte, error)
+	// RenderAfter, when set, is used instead of Render and also receives
+	// the results of the changes before this one in the same Write, so a
+	// record written in the same commit as what it records (the audit
+	// record of a PUT) can say what that write did. The same rules as
+	// Render apply.
+	RenderAfter func(prior []Result, versionID int64, lastUpdated time.Time) ([]byte, error)
 }
+
+// RenderBody calls c's RenderAfter with prior, or else its Render.
+func (c *Change) RenderBody(prior []Result, versionID int64, lastUpdated time.Time) ([]byte, error) {
+	if c.RenderAfter != nil {
+		return c.RenderAfter(prior, versionID, lastUpdated)
+	}
+	return c.Render(versionID, lastUpdated)
+}
+
+// HasRender reports whether c can render a body.
+func (c *Change) HasRender() bool { return c.Render != nil || c.RenderAfter != nil }
 
 // Result is the outcome of one Change.
 type Result struct {

@@ -21,6 +21,7 @@ import (
 var (
 	definitionStampTypes = []string{"Measure", "ValueSet", "CodeSystem"}
 	registryStampTypes   = []string{"Location", "Organization"}
+	allStampTypes        = append(append([]string{}, definitionStampTypes...), registryStampTypes...)
 )
 
 // definitions caches compiled Measures and the Registry of facilities, so a
@@ -41,6 +42,7 @@ type definitions struct {
 	graph    *facilityGraph // submitter rights, from the same Locations and Organizations
 	locs     []*locpb.Location
 	measures []*mpb.Measure // every stored Measure, for Catalog; nil until asked for, reset with compiled
+	allStamp int64          // the stamp of all five types at which both above are current
 }
 
 type compiledMeasure struct {
@@ -49,7 +51,7 @@ type compiledMeasure struct {
 }
 
 func newDefinitions(st store.Store, decode func([]byte) (proto.Message, error), opts measures.Options) *definitions {
-	return &definitions{st: st, decode: decode, opts: opts, compiled: map[string]*compiledMeasure{}, defStamp: -1, regStamp: -1}
+	return &definitions{st: st, decode: decode, opts: opts, compiled: map[string]*compiledMeasure{}, defStamp: -1, regStamp: -1, allStamp: -1}
 }
 
 // snapshot is what one request checks against: valid for that request even
@@ -62,15 +64,26 @@ type snapshot struct {
 	locs     []*locpb.Location
 }
 
-// snapshot refreshes the stamps and returns the current view.
+// snapshot refreshes the stamps and returns the current view. One query
+// per request: the stamp of all five types together changes whenever
+// either group's does, and only then are the two groups asked apart, to
+// drop just the stale one (a new Location must not recompile Measures, nor
+// a new ValueSet reload thousands of facilities).
 func (d *definitions) snapshot(ctx context.Context) (*snapshot, error) {
-	defStamp, err := d.st.Stamp(ctx, definitionStampTypes...)
+	all, err := d.st.Stamp(ctx, allStampTypes...)
 	if err != nil {
 		return nil, err
 	}
-	regStamp, err := d.st.Stamp(ctx, registryStampTypes...)
-	if err != nil {
-		return nil, err
+	d.mu.Lock()
+	defStamp, regStamp, same := d.defStamp, d.regStamp, all == d.allStamp && d.registry != nil
+	d.mu.Unlock()
+	if !same {
+		if defStamp, err = d.st.Stamp(ctx, definitionStampTypes...); err != nil {
+			return nil, err
+		}
+		if regStamp, err = d.st.Stamp(ctx, registryStampTypes...); err != nil {
+			return nil, err
+		}
 	}
 	d.mu.Lock()
 	if defStamp != d.defStamp {
@@ -87,6 +100,17 @@ func (d *definitions) snapshot(ctx context.Context) (*snapshot, error) {
 		}
 		d.mu.Lock()
 		d.registry, d.graph, d.locs, d.regStamp = reg, graph, locs, regStamp
+		d.mu.Unlock()
+	}
+	if !same {
+		d.mu.Lock()
+		if d.defStamp == defStamp && d.regStamp == regStamp {
+			// Both groups are known at these stamps: later requests may
+			// trust the combined one. It was read first, so it can only be
+			// older than the two (a write in between makes the next request
+			// look again), never newer.
+			d.allStamp = all
+		}
 		d.mu.Unlock()
 	}
 	return &snapshot{d: d, defStamp: defStamp, registry: reg, graph: graph, locs: locs}, nil

@@ -96,14 +96,25 @@ type Options struct {
 
 // Pipeline decides and commits writes. Create it with New.
 type Pipeline struct {
-	opts Options
-	defs *definitions
-	sent sentinels
+	opts     Options
+	defs     *definitions
+	sent     sentinels
+	together bool // the store commits several resources as one (see oneCommit)
+}
+
+// oneCommit is implemented by engines that can tell whether a Write of
+// several resources is one atomic commit, costing about what one resource
+// does: SQLite always; MongoDB only with server transactions (without, its
+// txn-record protocol takes many round trips, so an audit record there is
+// written after the write it records, as its own Write).
+type oneCommit interface {
+	OneCommit() bool
 }
 
 // New builds a Pipeline.
 func New(opts Options) *Pipeline {
-	return &Pipeline{opts: opts, sent: newSentinels(opts.NewID),
+	oc, ok := opts.Store.(oneCommit)
+	return &Pipeline{opts: opts, sent: newSentinels(opts.NewID), together: ok && oc.OneCommit(),
 		defs: newDefinitions(opts.Store, opts.Decode, opts.Validation)}
 }
 
@@ -137,6 +148,16 @@ func (pl *Planned) Warnings() []oo.Issue {
 		return nil
 	}
 	return pl.Prepared.Warnings
+}
+
+// Written is the plain body (FHIR JSON) r stored for this plan, made from
+// the encoding the plan wrote rather than by unpacking r's packed body; ok
+// is false when r kept a version this plan did not render (unchanged).
+func (pl *Planned) Written(r store.Result) (body []byte, ok bool) {
+	if pl == nil || pl.Prepared == nil || pl.Prepared.plain == nil || r.Unchanged || r.Resource.Deleted {
+		return nil, false
+	}
+	return pl.Prepared.plain(r.Resource.VersionID, r.Resource.LastUpdated), true
 }
 
 // ReportKey is the business key of a report, or "".
@@ -371,15 +392,34 @@ func (p *Pipeline) Commit(ctx context.Context, plans []*Planned) ([]store.Result
 	if i, err := p.Check(ctx, plans); err != nil {
 		return nil, i, err
 	}
-	changes := make([]store.Change, len(plans))
+	changes := make([]store.Change, len(plans), len(plans)+1)
 	for i, pl := range plans {
 		changes[i] = pl.Change
+	}
+	rc, _ := ctx.Value(recorderKey{}).(Committer)
+	if rc != nil && !p.together {
+		rc = nil
+	}
+	if rc != nil {
+		ch, ok := rc.InCommit(plans)
+		if ok {
+			changes = append(changes, ch)
+		} else {
+			rc = nil
+		}
 	}
 	rs, err := p.opts.Store.Write(ctx, changes)
 	if err != nil && len(plans) == 1 {
 		return nil, 0, plans[0].conflict(err)
 	}
-	return rs, -1, err
+	if err != nil {
+		return nil, -1, err
+	}
+	if rc != nil {
+		rc.Committed()
+		rs = rs[:len(plans)]
+	}
+	return rs, -1, nil
 }
 
 // Apply plans and commits one intent: a request of its own, or one batch

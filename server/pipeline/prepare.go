@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"net/http"
+	"time"
 
 	oo "github.com/madx-project/madx/operationoutcome"
 	"github.com/madx-project/madx/store"
@@ -16,6 +17,7 @@ type Prepared struct {
 	Type, ID string
 	Index    store.Index
 	Warnings []oo.Issue
+	plain    func(int64, time.Time) []byte // see Planned.Written
 }
 
 // Recorder is told of every resource a write attempt carries, before it is
@@ -23,6 +25,20 @@ type Prepared struct {
 // when the attempt ends, after their id and subject are final.
 type Recorder interface {
 	Carried(*Prepared)
+}
+
+// Committer is a Recorder that stores its record in the same commit as
+// the write it records, when that write is the whole attempt (a single
+// PUT, POST or DELETE): an acknowledged write then always has its audit
+// record, and the two cost one commit.
+type Committer interface {
+	Recorder
+	// InCommit returns the change that stores the record of plans, or false
+	// when the record waits for the end of the attempt (a Bundle, a batch,
+	// a record already written).
+	InCommit(plans []*Planned) (store.Change, bool)
+	// Committed says that the change InCommit last returned was written.
+	Committed()
 }
 
 type recorderKey struct{}
@@ -65,12 +81,14 @@ func (p *Pipeline) prepare(ctx context.Context, res proto.Message) (*Prepared, e
 // changes the resource (such as the id a resubmitted report takes). With
 // hash, the change's Index.ContentHash is that of the encoded body.
 func (p *Pipeline) change(pr *Prepared, hash bool) (store.Change, error) {
-	render, sum, err := p.preRender(pr.Res, hash)
+	r, err := p.preRender(pr.Res, hash)
 	if err != nil {
 		return store.Change{}, err
 	}
 	if hash {
-		pr.Index.ContentHash = sum
+		pr.Index.ContentHash = r.sum
 	}
+	pr.plain = r.plain
+	render := r.render
 	return store.Change{Type: pr.Type, ID: pr.ID, Index: pr.Index, Render: render}, nil
 }

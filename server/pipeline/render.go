@@ -33,45 +33,63 @@ func newSentinels(newID func() string) sentinels {
 	return sentinels{versionID: "madx-vid-" + id, lastUpdated: at, stamp: []byte(at.Format(InstantLayout))}
 }
 
-// preRender encodes res with the sentinel meta and returns the store's
-// Render, which splices the assigned version and time in. The body is
-// packed here too, around the sentinels (store.Template), so the store's
-// single writer neither encodes nor compresses. With hash, it also returns
-// the SHA-256 of the body outside the meta it splices (the content apart
-// from version and time), from the one encoding.
-func (p *Pipeline) preRender(res proto.Message, hash bool) (func(int64, time.Time) ([]byte, error), string, error) {
+// rendered is a resource encoded ahead of its write.
+type rendered struct {
+	// render is the store's Render: it splices the assigned version and
+	// time into the packed body.
+	render func(int64, time.Time) ([]byte, error)
+	// plain is the plain body of version v, as the store unpacks it,
+	// without inflating what was just deflated: the answer to the write.
+	plain func(int64, time.Time) []byte
+	// sum is, when asked for, the SHA-256 of the body outside the meta
+	// render splices (the content apart from version and time).
+	sum string
+}
+
+// preRender encodes res once with the sentinel meta. The body is packed
+// here too, around the sentinels (store.Template), so the store's single
+// writer neither encodes nor compresses.
+func (p *Pipeline) preRender(res proto.Message, hash bool) (rendered, error) {
 	setVersion(res, 0, p.sent.lastUpdated)
 	metaOf(res).VersionId.Value = p.sent.versionID
 	body, err := p.opts.Encode(res)
 	if err != nil {
-		return nil, "", fmt.Errorf("encode %s/%s: %w", ResourceType(res), ResourceID(res), err)
+		return rendered{}, fmt.Errorf("encode %s/%s: %w", ResourceType(res), ResourceID(res), err)
 	}
 	vid := []byte(p.sent.versionID)
 	i, j := onlyIndex(body, vid), onlyIndex(body, p.sent.stamp)
 	if i < 0 || j < 0 {
-		return nil, "", fmt.Errorf("encode %s/%s: the meta sentinels do not appear exactly once", ResourceType(res), ResourceID(res))
+		return rendered{}, fmt.Errorf("encode %s/%s: the meta sentinels do not appear exactly once", ResourceType(res), ResourceID(res))
 	}
 	// The hole runs from the first sentinel to the end of the second.
 	start, end := min(i, j), max(i+len(vid), j+len(p.sent.stamp))
 	hole := body[start:end]
-	var sum string
+	var out rendered
 	if hash {
 		h := sha256.New()
 		h.Write(body[:start])
 		h.Write(body[end:])
-		sum = "r:" + hex.EncodeToString(h.Sum(nil))
+		out.sum = "r:" + hex.EncodeToString(h.Sum(nil))
 	}
 	tmpl, err := store.NewTemplate(body, start, end)
 	if err != nil {
-		return nil, "", fmt.Errorf("encode %s/%s: %w", ResourceType(res), ResourceID(res), err)
+		return rendered{}, fmt.Errorf("encode %s/%s: %w", ResourceType(res), ResourceID(res), err)
 	}
-	return func(v int64, at time.Time) ([]byte, error) {
+	fill := func(v int64, at time.Time) []byte {
+		filled := bytes.Replace(hole, vid, strconv.AppendInt(nil, v, 10), 1)
+		return bytes.Replace(filled, p.sent.stamp, []byte(at.UTC().Format(InstantLayout)), 1)
+	}
+	out.render = func(v int64, at time.Time) ([]byte, error) {
 		// The proto is stamped too, for whoever reads it after the write.
 		setVersion(res, v, at)
-		filled := bytes.Replace(hole, vid, strconv.AppendInt(nil, v, 10), 1)
-		filled = bytes.Replace(filled, p.sent.stamp, []byte(at.UTC().Format(InstantLayout)), 1)
-		return tmpl.Fill(filled), nil
-	}, sum, nil
+		return tmpl.Fill(fill(v, at)), nil
+	}
+	out.plain = func(v int64, at time.Time) []byte {
+		f := fill(v, at)
+		b := make([]byte, 0, len(body)-len(hole)+len(f))
+		return append(append(append(b, body[:start]...), f...), body[end:]...)
+	}
+	return out, nil
 }
 
 // InstantLayout is how FHIR instants are written: microseconds, as the

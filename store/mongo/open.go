@@ -15,6 +15,7 @@ import (
 
 	"github.com/madx-project/madx/store"
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/event"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/readconcern"
@@ -44,6 +45,9 @@ type Options struct {
 	// NoTransactions forces the no-transaction protocol even on a
 	// deployment that has server transactions (tests, or to compare).
 	NoTransactions bool
+	// Monitor, when set, sees every command the driver sends: the tests
+	// count round trips with it (roundtrips_test.go).
+	Monitor *event.CommandMonitor
 }
 
 // Capabilities is what Open detected of the deployment.
@@ -107,7 +111,8 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	client, err := mongo.Connect(options.Client().ApplyURI(opts.URI).
 		SetServerSelectionTimeout(opts.ConnectTimeout).
-		SetConnectTimeout(opts.ConnectTimeout))
+		SetConnectTimeout(opts.ConnectTimeout).
+		SetMonitor(opts.Monitor))
 	if err != nil {
 		return nil, unavailable("open", err)
 	}

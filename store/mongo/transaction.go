@@ -71,3 +71,8 @@ func boolInt(b bool) int {
 	}
 	return 0
 }
+
+// OneCommit reports whether a Write of several resources is one server
+// transaction; without transactions it is the txn-record protocol, many
+// round trips (protocol.go).
+func (s *Store) OneCommit() bool { return s.caps.Transactions }

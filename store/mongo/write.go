@@ -74,7 +74,7 @@ func (s *Store) Write(ctx context.Context, changes []store.Change) ([]store.Resu
 		return nil, nil
 	}
 	for _, c := range changes {
-		if c.Type == "" || c.ID == "" || (!c.Delete && c.Render == nil) {
+		if c.Type == "" || c.ID == "" || (!c.Delete && !c.HasRender()) {
 			return nil, fmt.Errorf("mongo: write %s: change without type, id or Render", docKey(c.Type, c.ID))
 		}
 	}
@@ -192,7 +192,7 @@ func (s *Store) plan(ctx context.Context, changes []store.Change) (*plan, error)
 		}
 		var body []byte
 		if !c.Delete {
-			b, err := c.Render(vid, stamp)
+			b, err := c.RenderBody(p.results[:i], vid, stamp)
 			if err != nil {
 				return nil, fmt.Errorf("mongo: write %s: render: %w", key, err)
 			}

@@ -143,7 +143,11 @@ func (s *Store) ReportKeyHolders(ctx context.Context, keys []string) (map[string
 		for i, k := range keys[:n] {
 			args[i] = k
 		}
-		rows, err := s.r.QueryContext(ctx, reportKeysSQL(n), args...)
+		q := s.r.QueryContext
+		if n <= 4 {
+			q = s.query // the few sizes single writes and small Bundles use
+		}
+		rows, err := q(ctx, reportKeysSQL(n), args...)
 		if err != nil {
 			return nil, translate("find report keys", err)
 		}
@@ -204,7 +208,7 @@ func (s *Store) Stamp(ctx context.Context, types ...string) (int64, error) {
 		args[i] = t
 	}
 	var n sql.NullInt64
-	err := s.r.QueryRowContext(ctx, `SELECT SUM(n) FROM stamps WHERE type IN (?`+strings.Repeat(",?", len(types)-1)+`)`, args...).Scan(&n)
+	err := s.queryRow(ctx, `SELECT SUM(n) FROM stamps WHERE type IN (?`+strings.Repeat(",?", len(types)-1)+`)`, args...).Scan(&n)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return 0, translate("stamp", err)
 	}

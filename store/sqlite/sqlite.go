@@ -71,6 +71,10 @@ type Store struct {
 	walRestart atomic.Bool
 	closeOnce  sync.Once
 	closeErr   error
+
+	// Prepared reader statements of the per-request queries (readstmt.go).
+	rmu    sync.Mutex
+	rstmts map[string]*sql.Stmt
 }
 
 var _ store.Store = (*Store)(nil)
@@ -269,6 +273,7 @@ func (s *Store) Close() error {
 			}
 		}
 		var errs []error
+		s.closeReadStmts()
 		if s.r != nil {
 			errs = append(errs, s.r.Close())
 		}

@@ -20,7 +20,7 @@ type currentRow struct {
 	tokens  []string // the rows of tokens it holds
 }
 
-func (s *Store) apply(ctx context.Context, t *txn, c store.Change, now time.Time) (store.Result, error) {
+func (s *Store) apply(ctx context.Context, t *txn, c store.Change, prior []store.Result, now time.Time) (store.Result, error) {
 	op := "write " + c.Type + "/" + c.ID
 	var cur currentRow
 	var hash sql.NullString
@@ -71,10 +71,10 @@ func (s *Store) apply(ctx context.Context, t *txn, c store.Change, now time.Time
 		}
 		r.Index = prev.Index
 	} else {
-		if c.Render == nil {
+		if !c.HasRender() {
 			return store.Result{}, fmt.Errorf("sqlite: %s: change has no Render", op)
 		}
-		if r.Body, err = c.Render(r.VersionID, now); err != nil {
+		if r.Body, err = c.RenderBody(prior, r.VersionID, now); err != nil {
 			return store.Result{}, fmt.Errorf("sqlite: %s: render body: %w", op, err)
 		}
 	}

@@ -43,6 +43,7 @@ func Run(t *testing.T, open Opener) {
 		{"ConcurrentUpdatesLoseNothing", testConcurrentUpdates},
 		{"ConcurrentFailuresStayTheirOwn", testConcurrentFailuresStayTheirOwn},
 		{"RenderSeesAssignedVersion", testRenderSeesAssignedVersion},
+		{"RenderAfterSeesEarlierResults", testRenderAfterSeesEarlierResults},
 		{"SearchClauses", testSearchClauses},
 		{"TokensFollowVersions", testTokensFollowVersions},
 		{"SearchPaging", testSearchPaging},
@@ -562,5 +563,28 @@ func testRenderSeesAssignedVersion(t *testing.T, s store.Store) {
 	}
 	if d := time.Since(gotAt); d < 0 || d > time.Minute {
 		t.Errorf("lastUpdated %v is not now", gotAt)
+	}
+}
+
+// testRenderAfterSeesEarlierResults: a change rendered with RenderAfter
+// sees what the changes before it in the same Write did (the audit record
+// of a PUT, written in its commit, says whether the report was created).
+func testRenderAfterSeesEarlierResults(t *testing.T, s store.Store) {
+	for _, wantCreated := range []bool{true, false} {
+		var prior []store.Result
+		rec := put("AuditEvent", fmt.Sprintf("a%v", wantCreated), `1`)
+		render := rec.Render
+		rec.Render = nil
+		rec.RenderAfter = func(p []store.Result, vid int64, at time.Time) ([]byte, error) {
+			prior = append([]store.Result(nil), p...)
+			return render(vid, at)
+		}
+		rs := mustWrite(t, s, put("Measure", "m", fmt.Sprint(wantCreated)), rec)
+		if len(prior) != 1 || prior[0].Created != wantCreated || prior[0].Resource.VersionID != rs[0].Resource.VersionID {
+			t.Errorf("RenderAfter saw %+v; want the Measure's result (created %v, v%d)", prior, wantCreated, rs[0].Resource.VersionID)
+		}
+		if got, err := s.Read(context.Background(), "AuditEvent", rec.ID); err != nil || got.VersionID != 1 {
+			t.Errorf("the record rendered with RenderAfter: %v, %v", got, err)
+		}
 	}
 }
