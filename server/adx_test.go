@@ -14,23 +14,7 @@ import (
 // DHIS2 example's dataSet, its category option CodeSystems, and OU_559.
 func (c *client) loadADXDefinitions(headers ...string) {
 	c.tb.Helper()
-	files, err := filepath.Glob(filepath.Join("..", "testdata", "adx", "definitions", "*.json"))
-	if err != nil || len(files) == 0 {
-		c.tb.Fatalf("no ADX definitions: %v", err)
-	}
-	for _, prefix := range []string{"CodeSystem", "Organization", "Location", "Measure"} {
-		for _, f := range files {
-			if !strings.HasPrefix(filepath.Base(f), prefix+"-") {
-				continue
-			}
-			b, _ := os.ReadFile(f)
-			var head struct{ ResourceType, ID string }
-			_ = json.Unmarshal(b, &head)
-			if r := c.do("PUT", "/"+head.ResourceType+"/"+head.ID, b, headers...); r.status >= 300 {
-				c.tb.Fatalf("load %s: %d %s", f, r.status, r)
-			}
-		}
-	}
+	c.loadDefinitionsFrom(filepath.Join("adx", "definitions"), headers...)
 }
 
 // importSummary is the part of DHIS2's WebMessage the tests read.

@@ -165,11 +165,17 @@ func testdata(tb testing.TB, rel string) []byte {
 // with the request headers given as name, value pairs.
 func (c *client) loadDefinitions(headers ...string) {
 	c.tb.Helper()
-	files, err := filepath.Glob(filepath.Join("..", "testdata", "madx", "definitions", "*.json"))
+	c.loadDefinitionsFrom(filepath.Join("madx", "definitions"), headers...)
+}
+
+// loadDefinitionsFrom PUTs the definitions of a testdata folder,
+// terminology first, as madx load does.
+func (c *client) loadDefinitionsFrom(dir string, headers ...string) {
+	c.tb.Helper()
+	files, err := filepath.Glob(filepath.Join("..", "testdata", dir, "*.json"))
 	if err != nil || len(files) == 0 {
-		c.tb.Fatalf("no definitions: %v", err)
+		c.tb.Fatalf("no definitions in testdata/%s: %v", dir, err)
 	}
-	// Terminology first, as madx load does.
 	for _, prefix := range []string{"CodeSystem", "ValueSet", "Organization", "Location", "Measure"} {
 		for _, f := range files {
 			if !strings.HasPrefix(filepath.Base(f), prefix+"-") {

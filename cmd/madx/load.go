@@ -35,18 +35,13 @@ func load(ctx context.Context, args []string, getenv func(string) string, stdout
 		return err
 	}
 	defer done()
-	l := &loader{client: client, base: base, token: t.token, out: stdout}
+	l := &loader{sender{client: client, base: base, token: t.token, out: stdout}}
 	return l.loadPaths(ctx, fset.Args())
 }
 
 // loader PUTs definitions to a FHIR server, in-process or remote, so that a
 // load gets exactly the validation and versioning of an HTTP client.
-type loader struct {
-	client *http.Client
-	base   string
-	token  string
-	out    io.Writer
-}
+type loader struct{ sender }
 
 // item is one resource to load.
 type item struct {

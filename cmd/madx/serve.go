@@ -137,7 +137,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	defer stopAsync()
 	h.StartAsync(asyncCtx, 2)
 	if len(c.load) > 0 {
-		l := &loader{client: inprocess.Client(h.Internal("serve --load")), base: c.baseURL, out: stdout}
+		l := &loader{sender{client: inprocess.Client(h.Internal("serve --load")), base: c.baseURL, out: stdout}}
 		if err := l.loadPaths(ctx, c.load); err != nil {
 			return fmt.Errorf("--load: %w", err)
 		}

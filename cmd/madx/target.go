@@ -60,3 +60,13 @@ func (t *target) connect(ctx context.Context, st store.Store, stderr io.Writer) 
 	}
 	return inprocess.Client(h), embeddedBase, done, nil
 }
+
+// sender is what load and validate hold to talk to a target: the client,
+// the FHIR base URL, the bearer token for a remote server, and where their
+// lines go.
+type sender struct {
+	client *http.Client
+	base   string
+	token  string
+	out    io.Writer
+}

@@ -59,24 +59,19 @@ func validateCmd(ctx context.Context, args []string, getenv func(string) string,
 	defer done()
 	if st != nil {
 		// The definitions' own problems are the loader's to tell.
-		l := &loader{client: client, base: base, out: io.Discard}
+		l := &loader{sender{client: client, base: base, out: io.Discard}}
 		if err := l.loadPaths(ctx, []string{defsDir}); err != nil {
 			l.out = stderr
 			_ = l.loadPaths(ctx, []string{defsDir})
 			return fmt.Errorf("--definitions %s: %w", defsDir, err)
 		}
 	}
-	v := &validator{client: client, base: base, token: t.token, out: stdout}
+	v := &validator{sender{client: client, base: base, token: t.token, out: stdout}}
 	return v.validatePaths(ctx, fset.Args())
 }
 
 // validator sends resources to a server's $validate.
-type validator struct {
-	client *http.Client
-	base   string
-	token  string
-	out    io.Writer
-}
+type validator struct{ sender }
 
 // validateItem is one resource of a file: the file itself, or an entry of a
 // JSON Bundle.
