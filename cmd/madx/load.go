@@ -129,33 +129,50 @@ func readItems(file string) ([]item, error) {
 	if err != nil {
 		return nil, err
 	}
-	var head struct {
-		ResourceType string `json:"resourceType"`
-		ID           string `json:"id"`
-		Entry        []struct {
-			Resource json.RawMessage `json:"resource"`
-		} `json:"entry"`
-	}
-	if err := json.Unmarshal(b, &head); err != nil {
-		return nil, fmt.Errorf("not JSON: %v", err)
-	}
-	if head.ResourceType != "Bundle" {
-		return checkItem(item{file: file, typ: head.ResourceType, id: head.ID, body: b})
+	rs, err := jsonResources(file, b)
+	if err != nil {
+		return nil, err
 	}
 	var out []item
-	for i, e := range head.Entry {
-		var r struct {
-			ResourceType string `json:"resourceType"`
-			ID           string `json:"id"`
-		}
-		if err := json.Unmarshal(e.Resource, &r); err != nil {
-			return nil, fmt.Errorf("entry %d: %v", i, err)
-		}
-		it, err := checkItem(item{file: fmt.Sprintf("%s#entry[%d]", file, i), typ: r.ResourceType, id: r.ID, body: e.Resource})
+	for _, r := range rs {
+		it, err := checkItem(item{file: r.where, typ: r.typ, id: r.id, body: r.body})
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, it...)
+	}
+	return out, nil
+}
+
+// rawResource is one resource of a JSON file: the file itself, or an
+// entry of the Bundle it holds (where names the entry).
+type rawResource struct {
+	where, typ, id string
+	body           json.RawMessage
+}
+
+// jsonResources splits a JSON file into its resources: madx load and madx
+// validate read files the same way.
+func jsonResources(file string, b []byte) ([]rawResource, error) {
+	type head struct {
+		ResourceType string                               `json:"resourceType"`
+		ID           string                               `json:"id"`
+		Entry        []struct{ Resource json.RawMessage } `json:"entry"`
+	}
+	var h head
+	if err := json.Unmarshal(b, &h); err != nil {
+		return nil, fmt.Errorf("not JSON: %v", err)
+	}
+	if h.ResourceType != "Bundle" {
+		return []rawResource{{where: file, typ: h.ResourceType, id: h.ID, body: b}}, nil
+	}
+	var out []rawResource
+	for i, e := range h.Entry {
+		var r head
+		if err := json.Unmarshal(e.Resource, &r); err != nil || r.ResourceType == "" {
+			return nil, fmt.Errorf("entry %d of the Bundle (Bundle.entry[%d]) carries no resource", i, i)
+		}
+		out = append(out, rawResource{where: fmt.Sprintf("%s#Bundle.entry[%d]", file, i), typ: r.ResourceType, id: r.ID, body: e.Resource})
 	}
 	return out, nil
 }

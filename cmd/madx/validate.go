@@ -119,27 +119,13 @@ func validateItems(file string) ([]validateItem, error) {
 		}
 		return []validateItem{{where: file, typ: typ, contentType: conformance.MediaFHIRXML, body: b}}, nil
 	}
-	var head struct {
-		ResourceType string `json:"resourceType"`
-		Entry        []struct {
-			Resource json.RawMessage `json:"resource"`
-		} `json:"entry"`
+	rs, err := jsonResources(file, b)
+	if err != nil {
+		return nil, err
 	}
-	if err := json.Unmarshal(b, &head); err != nil {
-		return nil, fmt.Errorf("not JSON: %v", err)
-	}
-	if head.ResourceType != "Bundle" {
-		return []validateItem{{where: file, typ: head.ResourceType, contentType: conformance.MediaFHIRJSON, body: b}}, nil
-	}
-	var out []validateItem
-	for i, e := range head.Entry {
-		var r struct {
-			ResourceType string `json:"resourceType"`
-		}
-		if err := json.Unmarshal(e.Resource, &r); err != nil || r.ResourceType == "" {
-			return nil, fmt.Errorf("entry %d of the Bundle (Bundle.entry[%d]) carries no resource", i, i)
-		}
-		out = append(out, validateItem{where: fmt.Sprintf("%s#Bundle.entry[%d]", file, i), typ: r.ResourceType, contentType: conformance.MediaFHIRJSON, body: e.Resource})
+	out := make([]validateItem, len(rs))
+	for k, r := range rs {
+		out[k] = validateItem{where: r.where, typ: r.typ, contentType: conformance.MediaFHIRJSON, body: r.body}
 	}
 	return out, nil
 }
