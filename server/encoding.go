@@ -21,6 +21,9 @@ import (
 // applies to the inflated bytes: a small gzip bomb gets the same 413 as a
 // large plain body.
 func (s *Server) inflateBody(c *gin.Context) error {
+	if err := s.checkContentLength(c); err != nil {
+		return err
+	}
 	ce := strings.ToLower(strings.TrimSpace(c.GetHeader("Content-Encoding")))
 	if ce == "" || ce == "identity" || c.Request.ContentLength == 0 {
 		c.Request.Header.Del("Content-Encoding")
@@ -59,8 +62,11 @@ func (s *Server) inflateBody(c *gin.Context) error {
 func bodyReadError(err error, format string) error {
 	var mbe *http.MaxBytesError
 	var corrupt flate.CorruptInputError
+	var answered *oo.Error
 	var why string
 	switch {
+	case errors.As(err, &answered):
+		return answered // the body's reader said why (connguard.go: too slow)
 	case errors.As(err, &mbe):
 		return oo.Errorf(http.StatusRequestEntityTooLarge, oo.TooLong, "",
 			"The request body is larger than this server accepts (%d bytes); split the submission, e.g. into several Bundles.", mbe.Limit)

@@ -188,7 +188,6 @@ func (s *Server) requestLog(c *gin.Context) {
 		c.Set(ctxClientRequestID, client)
 		c.Header("X-Client-Request-Id", client)
 	}
-	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, s.opts.MaxBody)
 	c.Next()
 	ev := s.log.Info()
 	if c.Writer.Status() >= 500 {

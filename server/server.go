@@ -41,6 +41,11 @@ type Options struct {
 	MaxBody int64
 	// MaxBundleEntries caps Bundle.entry (413 beyond it).
 	MaxBundleEntries int
+	// MaxHeaderBytes caps the request line and headers (431 beyond it);
+	// DefaultMaxHeaderBytes when zero.
+	MaxHeaderBytes int
+	// BodyRate is the slowest a request body may arrive (408 below it).
+	BodyRate BodyRate
 	// AsyncRetention is how long the result of an asynchronous submission
 	// stays readable; a day when zero.
 	AsyncRetention time.Duration
@@ -97,6 +102,15 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.MaxBundleEntries <= 0 {
 		opts.MaxBundleEntries = DefaultMaxBundleEntries
+	}
+	if opts.MaxHeaderBytes <= 0 {
+		opts.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
+	if opts.BodyRate.Min == 0 {
+		opts.BodyRate.Min = DefaultMinBodyRate
+	}
+	if opts.BodyRate.Window <= 0 {
+		opts.BodyRate.Window = DefaultBodyRateWindow
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -162,7 +176,7 @@ func (s *Server) routes() *gin.Engine {
 	e.RedirectTrailingSlash = false
 	e.RedirectFixedPath = false
 	e.ContextWithFallback = true
-	e.Use(s.requestLog, s.recover)
+	e.Use(s.requestLog, s.connGuard, s.recover)
 	e.NoRoute(s.handle(s.unrouted(s.noRoute)))
 	e.NoMethod(s.handle(s.unrouted(s.noMethod)))
 	e.GET("/healthz", s.healthz)

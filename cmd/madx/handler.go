@@ -20,6 +20,8 @@ type handlerOptions struct {
 	baseURL, basePath string
 	maxBody           int64
 	maxBundleEntries  int
+	maxHeaderBytes    int
+	bodyRate          server.BodyRate
 	asyncRetention    time.Duration
 	validation        measures.Options
 	security          server.Security
@@ -31,6 +33,7 @@ func newHandler(st store.Store, log zerolog.Logger, o handlerOptions) (*server.S
 		Store: st, Logger: log,
 		BaseURL: o.baseURL, BasePath: o.basePath,
 		MaxBody: o.maxBody, MaxBundleEntries: o.maxBundleEntries,
+		MaxHeaderBytes: o.maxHeaderBytes, BodyRate: o.bodyRate,
 		AsyncRetention: o.asyncRetention, Validation: o.validation,
 		Security: o.security,
 	})

@@ -32,6 +32,39 @@ type serveConfig struct {
 	asyncRetention   time.Duration
 	gcPercent        int
 	security         securityConfig
+	conn             connConfig
+}
+
+// connConfig bounds connections (docs/security.md, "Limits against abuse").
+type connConfig struct {
+	maxConns, maxConnsPerAddr int
+	maxHeaderBytes            int
+	minBodyRate               int64
+	bodyRateWindow            time.Duration
+	writeTimeout, idleTimeout time.Duration
+}
+
+func (c *connConfig) register(fs *flag.FlagSet, getenv func(string) string) error {
+	fs.IntVar(&c.maxConns, "max-connections", int(envInt(getenv, "MADX_MAX_CONNECTIONS", defaultMaxConnections)), "open connections at most, lowered to fit the file-descriptor limit; beyond it new ones are reset; 0: no cap (MADX_MAX_CONNECTIONS)")
+	fs.IntVar(&c.maxConnsPerAddr, "max-connections-per-address", int(envInt(getenv, "MADX_MAX_CONNECTIONS_PER_ADDRESS", defaultMaxConnectionsPerAddr)), "open connections from one client address at most; beyond it new ones are reset; 0: no cap (MADX_MAX_CONNECTIONS_PER_ADDRESS)")
+	fs.IntVar(&c.maxHeaderBytes, "max-header-bytes", int(envInt(getenv, "MADX_MAX_HEADER_BYTES", server.DefaultMaxHeaderBytes)), "largest request line and headers in bytes; 431 beyond (MADX_MAX_HEADER_BYTES)")
+	fs.Int64Var(&c.minBodyRate, "min-body-rate", envInt(getenv, "MADX_MIN_BODY_RATE", server.DefaultMinBodyRate), "slowest request body in bytes per second, averaged over --body-rate-window; 408 below it; negative: no minimum (MADX_MIN_BODY_RATE)")
+	for _, d := range []struct {
+		p          *time.Duration
+		name, env  string
+		def, usage string
+	}{
+		{&c.bodyRateWindow, "body-rate-window", "MADX_BODY_RATE_WINDOW", server.DefaultBodyRateWindow.String(), "each window must bring --min-body-rate × window bytes of a request body"},
+		{&c.writeTimeout, "write-timeout", "MADX_WRITE_TIMEOUT", "5m", "time to write an answer, from the end of the request headers"},
+		{&c.idleTimeout, "idle-timeout", "MADX_IDLE_TIMEOUT", "2m", "how long an idle keep-alive connection is kept"},
+	} {
+		v, err := time.ParseDuration(envOr(getenv, d.env, d.def))
+		if err != nil {
+			return fmt.Errorf("%w: %s: %v", errUsage, d.env, err)
+		}
+		fs.DurationVar(d.p, d.name, v, d.usage+" ("+d.env+")")
+	}
+	return nil
 }
 
 // defaultGCPercent trades memory for CPU. Ingest allocates about 150 KB per
@@ -69,6 +102,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	fs.IntVar(&c.gcPercent, "gc-percent", int(envInt(getenv, "MADX_GC_PERCENT", defaultGCPercent)), "Go garbage collector target (as GOGC; GOGC, when set, wins) (MADX_GC_PERCENT)")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long in-flight requests may run after SIGINT/SIGTERM")
 	c.security.register(fs, getenv)
+	if err := c.conn.register(fs, getenv); err != nil {
+		return err
+	}
 	if err := fs.Parse(args); err != nil {
 		return usageError(err)
 	}
@@ -82,7 +118,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if getenv("GOGC") == "" {
 		debug.SetGCPercent(c.gcPercent)
 	}
-	hopts := handlerOptions{maxBody: c.maxBody, maxBundleEntries: c.maxBundleEntries, asyncRetention: c.asyncRetention}
+	hopts := handlerOptions{maxBody: c.maxBody, maxBundleEntries: c.maxBundleEntries, asyncRetention: c.asyncRetention,
+		maxHeaderBytes: c.conn.maxHeaderBytes, bodyRate: server.BodyRate{Min: c.conn.minBodyRate, Window: c.conn.bodyRateWindow}}
 	switch c.terminology {
 	case "lenient":
 	case "strict":
@@ -118,11 +155,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 	}()
 
-	ln, err := net.Listen("tcp", c.addr)
+	tcp, err := net.Listen("tcp", c.addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", c.addr, err)
 	}
-	defer ln.Close()
+	defer tcp.Close()
+	if fit, lowered := fitConnections(c.conn.maxConns); lowered {
+		log.Warn().Int("max_connections", fit).Int("asked", c.conn.maxConns).Msg("--max-connections lowered to fit the file-descriptor limit (ulimit -n)")
+		c.conn.maxConns = fit
+	}
+	ln := newCapListener(tcp, c.conn.maxConns, c.conn.maxConnsPerAddr, log)
 	if c.baseURL == "" {
 		c.baseURL = map[bool]string{true: "https://", false: "http://"}[tlsConfig != nil] + ln.Addr().String() + "/" + strings.Trim(c.basePath, "/")
 	}
@@ -147,11 +189,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Handler:           h,
 		ReadHeaderTimeout: c.security.headerTimeout,
 		TLSConfig:         tlsConfig,
-		ReadTimeout:       5 * time.Minute, // a 32 MiB Bundle over a slow rural link
-		WriteTimeout:      5 * time.Minute,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          nil,
+		// No ReadTimeout: a total deadline either cuts off an honest 32 MiB
+		// Bundle over a slow rural link or lets a stalled client hold the
+		// connection for minutes; the server enforces --min-body-rate instead.
+		WriteTimeout: c.conn.writeTimeout,
+		IdleTimeout:  c.conn.idleTimeout,
+		// madx answers headers above --max-header-bytes with a 431
+		// OperationOutcome; net/http's own plain-text 431 is for twice that.
+		MaxHeaderBytes: 2 * c.conn.maxHeaderBytes,
+		ErrorLog:       nil,
 	}
 	errc := make(chan error, 1)
 	go func() {
