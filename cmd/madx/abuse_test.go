@@ -94,9 +94,9 @@ func (s *abuseServer) tryDial(t *testing.T, from string) (net.Conn, error) {
 type honest struct {
 	start time.Time
 	stop  chan struct{}
-	done chan struct{}
-	lat  []time.Duration
-	errs []string
+	done  chan struct{}
+	lat   []time.Duration
+	errs  []string
 }
 
 func (s *abuseServer) startHonest(t *testing.T) *honest {
