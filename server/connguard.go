@@ -37,8 +37,9 @@ const (
 	// seconds.
 	DefaultBodyRateWindow = 30 * time.Second
 	// DefaultMaxHeaderBytes is the request line and headers madx accepts:
-	// 431 OperationOutcome beyond it.
-	DefaultMaxHeaderBytes = 64 << 10
+	// 431 OperationOutcome beyond it. A national token whose madx_subjects
+	// list 10,000 facilities is about 320 KB of Authorization header.
+	DefaultMaxHeaderBytes = 512 << 10
 )
 
 // drainGrace is how long the rest of an unread body is read and dropped
@@ -114,7 +115,7 @@ func (b *watchedBody) Read(p []byte) (int, error) {
 	if b.err != nil {
 		return 0, b.err
 	}
-	if !b.armed && b.rate.Min > 0 {
+	if !b.armed && !b.done && b.rate.Min > 0 {
 		// The first window starts at the first read: net/http sends
 		// 100 Continue then, and the client starts sending.
 		b.extend()

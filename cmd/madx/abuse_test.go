@@ -25,7 +25,7 @@ import (
 // from another loopback address reads on and must keep its p99 under
 // 200 ms with no 429 and no error. Limits are set small so that the whole
 // suite takes seconds: header timeout 2 s, body rate 2,000 B/s over 1 s,
-// 1 MiB bodies, 16 connections per address, 48 in all.
+// 64 KiB of headers, 1 MiB bodies, 16 connections per address, 48 in all.
 
 const (
 	abuseHeaderTimeout = 2 * time.Second
@@ -49,7 +49,7 @@ func startAbuseServer(t *testing.T) *abuseServer {
 		"MADX_AUTH_HS256_SECRET": "a-development-secret-of-at-least-32-bytes"}
 	base, _ := startServeWith(t, env, "--load", filepath.Join("..", "..", "testdata", "madx", "definitions"),
 		"--header-timeout", abuseHeaderTimeout.String(),
-		"--min-body-rate", "2000", "--body-rate-window", "1s", "--max-body", "1048576",
+		"--min-body-rate", "2000", "--body-rate-window", "1s", "--max-body", "1048576", "--max-header-bytes", "65536",
 		"--max-connections-per-address", fmt.Sprint(abusePerAddr), "--max-connections", fmt.Sprint(abuseMaxConns))
 	mint := func(args ...string) string {
 		var out bytes.Buffer
