@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -96,6 +97,7 @@ type honest struct {
 	stop  chan struct{}
 	done  chan struct{}
 	lat   []time.Duration
+	count atomic.Int32 // answers so far, read while the client runs
 	errs  []string
 }
 
@@ -117,12 +119,14 @@ func (s *abuseServer) startHonest(t *testing.T) *honest {
 		_, _ = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 		h.lat = append(h.lat, time.Since(start))
+		h.count.Add(1)
 		if resp.StatusCode != http.StatusOK {
 			h.errs = append(h.errs, fmt.Sprintf("status %d", resp.StatusCode))
 		}
 	}
 	get() // the connection is open before the abuse starts
 	h.lat, h.errs = nil, nil
+	h.count.Store(0)
 	go func() {
 		defer close(h.done)
 		defer tr.CloseIdleConnections()
@@ -138,11 +142,15 @@ func (s *abuseServer) startHonest(t *testing.T) *honest {
 	return h
 }
 
-// check stops the honest client, after a second at least, and fails on any
-// error, 429 or slow p99.
+// check stops the honest client, after a second and 20 answers at least
+// (or 15 s), and fails on any error, 429 or slow p99 (reported only under
+// the race detector, which is several times slower).
 func (h *honest) check(t *testing.T) {
 	t.Helper()
 	time.Sleep(time.Until(h.start.Add(time.Second)))
+	for end := time.Now().Add(15 * time.Second); h.count.Load() < 20 && time.Now().Before(end); {
+		time.Sleep(50 * time.Millisecond)
+	}
 	close(h.stop)
 	<-h.done
 	if len(h.errs) > 0 {
@@ -154,7 +162,7 @@ func (h *honest) check(t *testing.T) {
 	sort.Slice(h.lat, func(i, j int) bool { return h.lat[i] < h.lat[j] })
 	p99 := h.lat[(len(h.lat)*99+99)/100-1]
 	t.Logf("well-behaved client: %d requests, p50 %v, p99 %v, max %v", len(h.lat), h.lat[len(h.lat)/2], p99, h.lat[len(h.lat)-1])
-	if p99 > honestP99 {
+	if p99 > honestP99 && !raceDetector {
 		t.Errorf("the well-behaved client's p99 is %v, want under %v", p99, honestP99)
 	}
 }
