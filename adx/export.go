@@ -25,30 +25,49 @@ func NewExporter(defs Definitions, opts Options) *Exporter {
 	return &Exporter{mp: newMapper(defs, opts)}
 }
 
-// Key returns the business key (measures.ReportKey) of the report an ADX
-// dataSet, orgUnit and period name, or the conflicts saying why they name
-// none. The error is the Definitions' failure.
-func (e *Exporter) Key(ctx context.Context, dataSet, orgUnit, period string) (string, []Conflict, error) {
-	var cs []Conflict
+// DataSet returns the canonical url of the Measure an ADX dataSet names,
+// or the conflict saying why it names none. The error is the Definitions'
+// failure.
+func (e *Exporter) DataSet(ctx context.Context, dataSet string) (string, []Conflict, error) {
 	mm, err := e.mp.measure(ctx, dataSet)
 	if err != nil {
 		return "", nil, err
 	}
 	if mm.refusal != "" {
-		cs = append(cs, Conflict{Object: "?dataSet=" + dataSet, Value: mm.refusal})
+		return "", []Conflict{{Object: "?dataSet=" + dataSet, Value: mm.refusal}}, nil
 	}
-	loc, refusal := e.mp.location(orgUnit)
+	return mm.canonical, nil, nil
+}
+
+// OrgUnits returns the id of the Location an ADX orgUnit names and, with
+// children, the ids of every Location below it through Location.partOf, at
+// any depth (DHIS2's children=true); or the conflict saying why it names
+// none. A partOf cycle ends where it closes.
+func (e *Exporter) OrgUnits(orgUnit string, children bool) ([]string, []Conflict) {
+	id, refusal := e.mp.location(orgUnit)
 	if refusal != "" {
-		cs = append(cs, Conflict{Object: "?orgUnit=" + orgUnit, Value: refusal})
+		return nil, []Conflict{{Object: "?orgUnit=" + orgUnit, Value: refusal}}
 	}
-	per, err := ParsePeriod(period)
-	if err != nil {
-		cs = append(cs, Conflict{Object: "?period=" + period, Value: err.Error()})
+	out := []string{id}
+	if !children {
+		return out, nil
 	}
-	if len(cs) > 0 {
-		return "", cs, nil
+	below := map[string][]string{}
+	for _, l := range e.mp.defs.Locations() {
+		if parent := l.GetPartOf().GetLocationId().GetValue(); parent != "" {
+			below[parent] = append(below[parent], l.GetId().GetValue())
+		}
 	}
-	return mm.canonical + " Location/" + loc + " " + per.Start.Format("2006-01-02") + " " + per.End.Format("2006-01-02"), nil, nil
+	seen := map[string]bool{id: true}
+	for i := 0; i < len(out); i++ {
+		for _, c := range below[out[i]] {
+			if !seen[c] {
+				seen[c] = true
+				out = append(out, c)
+			}
+		}
+	}
+	return out, nil
 }
 
 // Group is the ADX group of a stored report: dataSet, orgUnit and
