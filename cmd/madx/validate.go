@@ -89,6 +89,7 @@ func offline(ctx context.Context, defsDir, logLevel string, stderr io.Writer) (s
 	}
 	return sender{client: client, base: base}, done, nil
 }
+
 // validator sends resources to a server's $validate.
 type validator struct{ sender }
 
