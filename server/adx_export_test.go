@@ -139,3 +139,36 @@ func TestADXExportRefusals(t *testing.T) {
 		}
 	})
 }
+
+// TestADXExportAndFHIRSideRights: children=true and the FHIR-side ADX widen
+// nothing: a facility token sees the reports of its Location and those
+// below it (docs/security.md), as in a FHIR search, and no others.
+func TestADXExportAndFHIRSideRights(t *testing.T) {
+	k := newTokenKit(t)
+	forEachSecuredEngine(t, k.security(), func(t *testing.T, c *client) {
+		admin := []string{"Authorization", "Bearer " + k.admin()}
+		c.loadADXDefinitions(admin...)
+		c.loadADXHierarchy(admin...)
+		group := func(orgUnit string) string {
+			return adxGroup(`dataSet="(TB/HIV)VCCT" orgUnit="`+orgUnit+`" period="2015-01-01/P1M"`, dv0)
+		}
+		r, s := c.postADX("", adxMsg(group("OU_559"), group("OU_559_A")), admin...)
+		wantCounts(t, r, s, http.StatusOK, "SUCCESS", 2, 0, 0, 0)
+		const q = "?dataSet=(TB/HIV)VCCT&orgUnit=OU_559&children=true&period=2015-01-01/P1M"
+		if got := exportGroups(t, c.getADX(q, admin...)); len(got) != 2 {
+			t.Errorf("admin: %v, want both", got)
+		}
+		child := []string{"Authorization", "Bearer " + k.token(k.claims("ou-559-a", "system/MeasureReport.read", "Location/OU-559-A"))}
+		if diff := cmp.Diff([]string{"OU_559_A 2015-01-01/P1M"}, exportGroups(t, c.getADX(q, child...))); diff != "" {
+			t.Errorf("OU-559-A's token, children=true of OU-559 (-want +got):\n%s", diff)
+		}
+		search := c.do("GET", "/MeasureReport", nil, append([]string{"Accept", "application/adx+xml"}, child...)...)
+		if diff := cmp.Diff([]string{"OU_559_A 2015-01-01/P1M"}, exportGroups(t, search)); diff != "" {
+			t.Errorf("OU-559-A's token, FHIR search as ADX (-want +got):\n%s", diff)
+		}
+		other := []string{"Authorization", "Bearer " + k.token(k.claims("healthpost-1", "system/MeasureReport.read", "Location/HealthPost1"))}
+		if r := c.do("GET", "/MeasureReport", nil, append([]string{"Accept", "application/adx+xml"}, other...)...); r.status != http.StatusNotFound {
+			t.Errorf("another facility's token, FHIR search as ADX: %d %s", r.status, r)
+		}
+	})
+}
