@@ -4,13 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/xml"
-	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
 	mrpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/measure_report_go_proto"
 	"github.com/madx-project/madx/internal/fhirtime"
+	oo "github.com/madx-project/madx/operationoutcome"
 )
 
 // Exporter turns stored reports back into ADX, and ADX identifiers into
@@ -75,7 +76,9 @@ func (e *Exporter) OrgUnits(orgUnit string, children bool) ([]string, []Conflict
 // first identifier value, else its name; the Location's first identifier
 // value; the Measure group's code), the population count as a value without
 // disaggregation, each stratum as a value with one attribute per
-// component. Importing it gives the same report back.
+// component. Importing it gives the same report back. A report that ADX
+// cannot name (its Measure or Location has nothing to name it by in the
+// scheme, it has no period) is a 406 *operationoutcome.Error.
 func (e *Exporter) Group(ctx context.Context, r *mrpb.MeasureReport) (Group, error) {
 	var g Group
 	url, _, _ := strings.Cut(r.GetMeasure().GetValue(), "|")
@@ -108,7 +111,9 @@ func (e *Exporter) Group(ctx context.Context, r *mrpb.MeasureReport) (Group, err
 		}
 	}
 	if g.DataSet == "" || g.OrgUnit == "" {
-		return g, fmt.Errorf("adx: export %s: its Measure or Location has no identifier to name it by", url)
+		return g, oo.Errorf(http.StatusNotAcceptable, oo.NotSupported, "",
+			"MeasureReport/%s cannot be written as ADX: under idScheme=code its Measure (%s) needs an identifier or a name and its Location (%s) an identifier; export it with idScheme=uid, or as FHIR.",
+			r.GetId().GetValue(), url, locID)
 	}
 	start, end := r.GetPeriod().GetStart(), r.GetPeriod().GetEnd()
 	lo, _ := fhirtime.Span(start)
@@ -116,7 +121,8 @@ func (e *Exporter) Group(ctx context.Context, r *mrpb.MeasureReport) (Group, err
 	s, err1 := time.Parse("2006-01-02", fhirtime.Day(lo, start.GetTimezone()))
 	t, err2 := time.Parse("2006-01-02", fhirtime.Day(hi-1, end.GetTimezone()))
 	if err1 != nil || err2 != nil {
-		return g, fmt.Errorf("adx: export %s: the report has no period", url)
+		return g, oo.Errorf(http.StatusNotAcceptable, oo.NotSupported, "",
+			"MeasureReport/%s cannot be written as ADX: it has no period with a start and an end.", r.GetId().GetValue())
 	}
 	g.Period = Period{Start: s, End: t}.String()
 	if d := r.GetDate(); d != nil {

@@ -92,6 +92,21 @@ func TestADXFromFHIR(t *testing.T) {
 		}
 		checkADXSchema(t, page.body)
 
+		// A report of a Location with no identifier cannot be named in ADX.
+		loc := `{"resourceType":"Location","id":"NOID","status":"active","mode":"instance","name":"no code","managingOrganization":{"reference":"Organization/OU-559"}}`
+		if r := c.do("PUT", "/Location/NOID", []byte(loc)); r.status >= 300 {
+			t.Fatalf("PUT Location/NOID: %d %s", r.status, r)
+		}
+		stored := c.do("GET", "/MeasureReport/"+id, nil).body
+		stored = []byte(strings.NewReplacer(`"id":"`+id+`"`, `"id":"noid"`, `"reference":"Location/OU-559"`, `"reference":"Location/NOID"`).Replace(string(stored)))
+		if r := c.do("PUT", "/MeasureReport/noid", stored); r.status >= 300 {
+			t.Fatalf("PUT MeasureReport/noid: %d %s", r.status, r)
+		}
+		if r := c.do("GET", "/MeasureReport/noid", nil, "Accept", "application/adx+xml"); r.status != http.StatusNotAcceptable ||
+			!strings.Contains(string(r.body), "idScheme=uid") {
+			t.Errorf("a report ADX cannot name: %d %s", r.status, r)
+		}
+
 		for _, tc := range []struct {
 			name, path, accept string
 			status             int
