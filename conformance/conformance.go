@@ -191,6 +191,7 @@ func Resources() []ResourceSpec {
 				param("MeasureReport", "status", "token", "status"), param("MeasureReport", "date", "date", "date"),
 				param("MeasureReport", "identifier", "token", "token:identifier"),
 				{Name: "validated-against", Type: "token", Target: "token:validated-against", Definition: ValidatedAgainstParam},
+				{Name: "_tag", Type: "token", Target: "token:_tag", Definition: "http://hl7.org/fhir/SearchParameter/Resource-tag"},
 			}},
 		{Type: "ValueSet", Interactions: crud, Documentation: "Value sets that Measure.relatedArtifact names for stratifier values.",
 			SearchParams: definitionParams("ValueSet")},

@@ -564,6 +564,19 @@ func matrixRules() []mRule {
 				}
 				expectAudit(t, e, w, o)
 			}},
+		{name: "reporting schedule", na: onlyOps("create", "update"),
+			run: func(t *testing.T, e *matrixEnv, w mWay, cell string) {
+				m := 12*(2999-1991) + e.nextMonth() // a month of 2999, which has not started
+				o := e.send(t, w, e.hpA, mWrite{op: w.op, typ: "MeasureReport", id: "s-" + cell, body: w.body(t, report(t, "s-"+cell, "HealthPost1", m))})
+				expectStatus(t, "a report for a future period", o, http.StatusUnprocessableEntity)
+				if !strings.Contains(o.issues, "has not started yet") {
+					t.Errorf("the answer does not say the period has not started: %s", cut(o.issues))
+				}
+				if n := e.reportsAt(t, "HealthPost1", m); n != 0 {
+					t.Errorf("%d reports stored", n)
+				}
+				expectAudit(t, e, w, o)
+			}},
 		{name: "validation against the Measure", na: onlyOps("create", "update"),
 			run: func(t *testing.T, e *matrixEnv, w mWay, cell string) {
 				m := e.nextMonth()
@@ -589,6 +602,11 @@ func TestRuleEntryPointMatrix(t *testing.T) {
 			hpA: k.token(k.claims("healthpost-1", "system/*.write system/MeasureReport.read", "Location/HealthPost1")),
 			hpB: k.token(k.claims("healthpost-2", "system/MeasureReport.write", "Location/HealthPost2"))}
 		loadDefinitionsAs(c, e.admin)
+		// A schedule that every 1991 report of the other rules fits (late,
+		// never closed), so that the schedule rule can be tried too.
+		if r, _ := e.do(e.admin, "PUT", "/Measure/madx-hiv-indicator-example", scheduled(t, "1990-01-01", 10, "")); r.status != http.StatusOK {
+			t.Fatalf("the scheduled Measure: %d %s", r.status, r)
+		}
 		for _, rule := range matrixRules() {
 			t.Run(rule.name, func(t *testing.T) {
 				for i, w := range e.ways {

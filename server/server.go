@@ -113,7 +113,7 @@ func New(opts Options) (*Server, error) {
 	s.limiter = newLimiter(opts.Security.MaxConcurrentPerClient)
 	s.pipe = pipeline.New(pipeline.Options{Store: opts.Store, Decode: opts.JSON.Decode,
 		Encode: func(m proto.Message) ([]byte, error) { return opts.JSON.Encode(m, false) },
-		Served: servedTypes(), Validation: opts.Validation, Secured: opts.Security.enabled(), NewID: opts.NewID})
+		Served: servedTypes(), Validation: opts.Validation, Secured: opts.Security.enabled(), NewID: opts.NewID, Now: opts.Now})
 	s.engine = s.routes()
 	return s, nil
 }

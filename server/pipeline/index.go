@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/madx-project/madx/internal/fhirtime"
+	"github.com/madx-project/madx/measures"
 	"github.com/madx-project/madx/store"
 )
 
@@ -49,6 +50,14 @@ func ExtractIndex(res proto.Message) store.Index {
 		x.Tokens = appendRef(x.Tokens, "partof", r.GetPartOf())
 		x.Tokens = appendCodes(x.Tokens, "type", r.GetType()...)
 	case *mrpb.MeasureReport:
+		// meta.tag, for _tag; the timeliness tag is the server's, indexed
+		// by the rule that sets it (checkSchedule). None on most reports,
+		// so no token rows.
+		for _, t := range r.GetMeta().GetTag() {
+			if sys := t.GetSystem().GetValue(); sys != measures.TimelinessSystem {
+				x.Tokens = appendSystemValue(x.Tokens, "_tag", sys, t.GetCode().GetValue())
+			}
+		}
 		x.Measure = r.GetMeasure().GetValue()
 		x.Subject = referenceString(r.GetSubject())
 		x.Status = EnumCode(r.GetStatus())

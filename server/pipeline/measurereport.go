@@ -124,7 +124,7 @@ func (p *Pipeline) checkReport(ctx context.Context, r *mrpb.MeasureReport, pr *P
 	// question anyone asks.
 	url, version := cm.def.Measure()
 	pr.Index.Tokens = append(pr.Index.Tokens, ValidatedAgainst+"="+url+"|"+version)
-	return issues, nil
+	return append(issues, p.checkSchedule(ctx, cm.def, r, pr)...), nil
 }
 
 // ValidatedAgainst is the index token (and search parameter) that pins a

@@ -29,6 +29,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/madx-project/madx/measures"
 	oo "github.com/madx-project/madx/operationoutcome"
@@ -92,6 +93,9 @@ type Options struct {
 	// facility-rights checks.
 	Secured bool
 	NewID   func() string
+	// Now is the clock the reporting schedules' deadlines are read by;
+	// time.Now when nil.
+	Now func() time.Time
 }
 
 // Pipeline decides and commits writes. Create it with New.
@@ -113,6 +117,9 @@ type oneCommit interface {
 
 // New builds a Pipeline.
 func New(opts Options) *Pipeline {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	oc, ok := opts.Store.(oneCommit)
 	return &Pipeline{opts: opts, sent: newSentinels(opts.NewID), together: ok && oc.OneCommit(),
 		defs: newDefinitions(opts.Store, opts.Decode, opts.Validation)}
