@@ -39,7 +39,7 @@ type Definition struct {
 	groupByCode  map[codeKey]int
 	opts         Options
 	deps         []string
-	schedule     *Schedule // nil: reports may come for any period, at any time
+	schedule     *Schedule    // nil: reports may come for any period, at any time
 	scratch      sync.Pool    // *scratch, reused by Check to detect duplicate strata without allocating
 	seed         maphash.Seed // for stratum hashes; random, but hashes only order candidate duplicates
 }
