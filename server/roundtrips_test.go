@@ -4,54 +4,13 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"sort"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/madx-project/madx/server"
 	"github.com/madx-project/madx/store/mongo"
 	"github.com/madx-project/madx/store/mongotest"
-	"go.mongodb.org/mongo-driver/v2/event"
 )
-
-// commands counts the commands the driver sends while on, by name.
-type commands struct {
-	mu     sync.Mutex
-	on     bool
-	counts map[string]int
-}
-
-func (c *commands) monitor() *event.CommandMonitor {
-	return &event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		if c.on {
-			name := e.CommandName
-			if coll, ok := e.Command.Index(0).Value().StringValueOK(); ok {
-				name += " " + coll
-			}
-			c.counts[name]++
-		}
-	}}
-}
-
-func (c *commands) count(fn func()) (int, string) {
-	c.mu.Lock()
-	c.on, c.counts = true, map[string]int{}
-	c.mu.Unlock()
-	fn()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.on = false
-	total, names := 0, make([]string, 0, len(c.counts))
-	for name, n := range c.counts {
-		total += n
-		names = append(names, fmt.Sprintf("%s %d", name, n))
-	}
-	sort.Strings(names)
-	return total, strings.Join(names, ", ")
-}
 
 // TestRoundTripsPerRequest counts the MongoDB commands of whole HTTP
 // requests, as a facility sends them (its token, so rights are checked on
@@ -62,8 +21,8 @@ func (c *commands) count(fn func()) (int, string) {
 // FerretDB has no server transactions, so the audit record is a write of
 // its own here; on a replica set it joins the report's transaction.
 func TestRoundTripsPerRequest(t *testing.T) {
-	var cc commands
-	st, err := mongo.Open(context.Background(), mongo.Options{URI: mongotest.Start(t), Database: "roundtrips", Monitor: cc.monitor(), RecoverEvery: -1})
+	var cc mongotest.Commands
+	st, err := mongo.Open(context.Background(), mongo.Options{URI: mongotest.Start(t), Database: "roundtrips", Monitor: cc.Monitor(), RecoverEvery: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +51,7 @@ func TestRoundTripsPerRequest(t *testing.T) {
 		{"collection Bundle of 100", 112, http.StatusOK, "POST", "/", collectionOf(bundle...)},
 	} {
 		var r response
-		n, detail := cc.count(func() { r = c.do(tc.method, tc.path, tc.body, hp...) })
+		n, detail := cc.Count(func() { r = c.do(tc.method, tc.path, tc.body, hp...) })
 		if r.status != tc.want {
 			t.Fatalf("%s: %d, want %d: %s", tc.name, r.status, tc.want, r)
 		}
