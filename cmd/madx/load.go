@@ -54,7 +54,7 @@ type item struct {
 // loadOrder puts what others depend on first: code systems before the value
 // sets that include them, organizations before their locations, all
 // terminology before the measures that name it.
-var loadOrder = []string{"CodeSystem", "ValueSet", "Organization", "Location", "Measure"}
+var loadOrder = []string{"CodeSystem", "ValueSet", "Organization", "Location", "ConceptMap", "Measure"}
 
 func (l *loader) loadPaths(ctx context.Context, paths []string) error {
 	var items []item

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
 	mpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/measure_go_proto"
 	mrpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/measure_report_go_proto"
 	"github.com/madx-project/madx/measures"
@@ -59,6 +60,7 @@ func (p *Pipeline) checkReport(ctx context.Context, r *mrpb.MeasureReport, pr *P
 			subjectIssues = []oo.Issue{oo.Issuef(oo.SeverityFatal, oo.Required, "MeasureReport", "MeasureReport.subject is required but is missing.")}
 		}
 	}
+	nameLocation(r, subject)
 	if err := p.authorizeSubject(ctx, sn, r, subject); err != nil {
 		return nil, err
 	}
@@ -93,6 +95,20 @@ func (p *Pipeline) checkReport(ctx context.Context, r *mrpb.MeasureReport, pr *P
 	url, version := cm.def.Measure()
 	pr.Index.Tokens = append(pr.Index.Tokens, ValidatedAgainst+"="+url+"|"+version)
 	return issues, nil
+}
+
+// nameLocation makes a subject that a sender named by its own code
+// (subject.identifier, an ADX orgUnit) name the jurisdiction's Location it
+// resolved to as well: the stored report says which facility it is about
+// in the jurisdiction's terms (subject.reference) and keeps the sender's
+// code (subject.identifier) beside it. This is done before rights are
+// checked and the report is validated, so both see the Location.
+func nameLocation(r *mrpb.MeasureReport, subject measures.SubjectRef) {
+	id, ok := strings.CutPrefix(subject.Reference, "Location/")
+	if !ok || (subject.MatchedBy != "identifier" && subject.MatchedBy != "site map") || r.GetSubject().GetReference() != nil {
+		return
+	}
+	r.Subject.Reference = &dtpb.Reference_LocationId{LocationId: &dtpb.ReferenceId{Value: id}}
 }
 
 // ValidatedAgainst is the index token (and search parameter) that pins a
