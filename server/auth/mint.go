@@ -70,8 +70,8 @@ type TokenRequest struct {
 	Subjects []string
 	// SiteSystem becomes the madx_site_system claim.
 	SiteSystem string
-	IssuedAt time.Time
-	TTL      time.Duration
+	IssuedAt   time.Time
+	TTL        time.Duration
 }
 
 // Mint signs a token for development and tests; production tokens come
