@@ -251,8 +251,8 @@ func adxOf(t *testing.T, body []byte) (msg []byte, query string) {
 			Reference  string
 			Identifier struct{ System, Value string }
 		}
-		Period  struct{ Start string }
-		Group   []struct {
+		Period struct{ Start string }
+		Group  []struct {
 			Code       struct{ Coding []struct{ Code string } }
 			Population []struct{ Count int }
 		}
