@@ -25,6 +25,8 @@ type Registry struct {
 	// facilities, which report no more.
 	inactive map[string]struct{}
 	sites    siteMaps
+	// locSystems are the identifier systems Locations use.
+	locSystems map[string]bool
 }
 
 // directory indexes one resource type.
@@ -58,8 +60,11 @@ func (dir directory) add(id, name string, idents []*dtpb.Identifier) {
 // facility codes to the Locations (see siteMaps; nil for none). Resources
 // without an id are skipped: they cannot be the target of a reference.
 func NewRegistry(locs []*locpb.Location, orgs []*orgpb.Organization, maps []*cmpb.ConceptMap) *Registry {
-	reg := &Registry{locations: newDirectory(), organizations: newDirectory(), inactive: map[string]struct{}{}}
+	reg := &Registry{locations: newDirectory(), organizations: newDirectory(), inactive: map[string]struct{}{}, locSystems: map[string]bool{}}
 	for _, l := range locs {
+		for _, i := range l.GetIdentifier() {
+			reg.locSystems[i.GetSystem().GetValue()] = true
+		}
 		reg.locations.add(l.GetId().GetValue(), l.GetName().GetValue(), l.GetIdentifier())
 		if l.GetStatus().GetValue() == cpb.LocationStatusCode_INACTIVE {
 			reg.inactive[l.GetId().GetValue()] = struct{}{}

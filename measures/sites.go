@@ -7,6 +7,8 @@ import (
 
 	cpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/codes_go_proto"
 	cmpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/concept_map_go_proto"
+
+	oo "github.com/madx-project/madx/operationoutcome"
 )
 
 // siteMaps is the jurisdiction's explicit map of senders' facility codes
@@ -112,4 +114,38 @@ func (reg *Registry) site(k identKey, expr string) (id string, issue string, ok 
 		return "", fmt.Sprintf("%s identifier %s|%s is mapped to several Locations (%s); the site maps must send a code to one Location", expr, k.system, k.value, strings.Join(list, ", ")), true
 	}
 	return "", fmt.Sprintf("%s identifier %s|%s is mapped to %s, which is no known reporting Location (or is carried by several)", expr, k.system, k.value, strings.Join(unknown, ", ")), true
+}
+
+// CheckSiteMap reports, as warnings, what in a ConceptMap about to be
+// stored would map a sender's code to no known Location: a target Location
+// id that is not stored, or an identifier (of a system some Location
+// uses) that no Location, or several, carry. Reports naming those codes
+// would be refused; the map is still stored, since its Locations may be
+// loaded after it. Groups whose target system no Location uses are maps of
+// other codes, and are not checked.
+func (reg *Registry) CheckSiteMap(cm *cmpb.ConceptMap) []oo.Issue {
+	if reg == nil {
+		reg = NewRegistry(nil, nil, nil)
+	}
+	var issues []oo.Issue
+	for gi, g := range cm.GetGroup() {
+		tsys := g.GetTarget().GetValue()
+		if g.GetSource().GetValue() == "" || (tsys != "" && !reg.locSystems[tsys]) {
+			continue
+		}
+		for ei, e := range g.GetElement() {
+			for ti, t := range e.GetTarget() {
+				switch t.GetEquivalence().GetValue() {
+				case cpb.ConceptMapEquivalenceCode_UNMATCHED, cpb.ConceptMapEquivalenceCode_DISJOINT:
+					continue
+				}
+				if st := reg.siteTarget("", tsys, t.GetCode().GetValue()); st.id == "" {
+					issues = append(issues, oo.Issuef(oo.SeverityWarning, oo.NotFound,
+						fmt.Sprintf("ConceptMap.group[%d].element[%d].target[%d].code", gi, ei, ti),
+						"%s|%s is mapped to %s, which is no stored Location (or is carried by several); reports naming this code are refused until the Location is stored", g.GetSource().GetValue(), e.GetCode().GetValue(), st.target))
+				}
+			}
+		}
+	}
+	return issues
 }

@@ -110,3 +110,24 @@ func TestSiteMapRetired(t *testing.T) {
 		t.Errorf("a retired map resolved %s", got.Reference)
 	}
 }
+
+// TestCheckSiteMap: what a site map sends to no stored Location is
+// warned about when it is written; maps of other codes are not checked.
+func TestCheckSiteMap(t *testing.T) {
+	reg := registryWithMaps(t)
+	emr := "http://emr.example.org/facility"
+	cm := siteMap("m", emr, "", "E1", "HealthPost1", "E2", "Nowhere")
+	cm.Group = append(cm.Group,
+		siteMap("", emr, "http://example.org/fhir/sid/facility-code", "E3", "HP-003", "E4", "HP-404").Group[0],
+		siteMap("", "http://loinc.org", "http://snomed.info/sct", "1-8", "404").Group[0])
+	issues := reg.CheckSiteMap(cm)
+	// (assertWellFormed knows only Measure and MeasureReport roots.)
+	want := []issueShape{{oo.SeverityWarning, oo.NotFound, "ConceptMap.group[0].element[1].target[0].code"},
+		{oo.SeverityWarning, oo.NotFound, "ConceptMap.group[1].element[1].target[0].code"}}
+	if diff := cmp.Diff(want, shapes(issues)); diff != "" {
+		t.Fatalf("issues (-want +got):\n%s\nall: %+v", diff, issues)
+	}
+	if !strings.Contains(issues[1].Diagnostics, "http://example.org/fhir/sid/facility-code|HP-404") {
+		t.Errorf("diagnostics: %s", issues[1].Diagnostics)
+	}
+}

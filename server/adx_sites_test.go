@@ -21,6 +21,12 @@ func TestADXImportSiteCodes(t *testing.T) {
 		if r := c.do("PUT", "/ConceptMap/emr-orgunits", testdata(t, "adx/sites/ConceptMap-emr-orgunits.json"), admin...); r.status != http.StatusCreated {
 			t.Fatalf("upload the ConceptMap: %d %s", r.status, r)
 		}
+		// A map to a Location that is not stored is kept, with a warning.
+		stray := `{"resourceType":"ConceptMap","id":"stray","status":"active","group":[{"source":"http://emr.example.org/fhir/sid/facility","element":[{"code":"EMR-1","target":[{"code":"OU-404","equivalence":"equivalent"}]}]}]}`
+		if r := c.do("PUT", "/ConceptMap/stray", []byte(stray), append([]string{"Prefer", "return=OperationOutcome"}, admin...)...); r.status != http.StatusCreated ||
+			!strings.Contains(string(r.body), "ConceptMap.group[0].element[0].target[0].code") || !strings.Contains(string(r.body), "Location/OU-404") {
+			t.Errorf("a map to no stored Location: %d %s", r.status, r)
+		}
 		sender := func(sub string, rights ...string) []string {
 			cl := k.claims(sub, "system/MeasureReport.write system/MeasureReport.read", rights...)
 			cl["madx_site_system"] = emrSystem

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	cmpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/concept_map_go_proto"
 	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
 	mpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/measure_go_proto"
 	mrpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/measure_report_go_proto"
@@ -42,6 +43,14 @@ func (p *Pipeline) validate(ctx context.Context, pr *Prepared) ([]oo.Issue, erro
 		return measures.ValidateMeasure(r), nil
 	case *mrpb.MeasureReport:
 		return p.checkReport(ctx, r, pr)
+	case *cmpb.ConceptMap:
+		// A site map whose targets name no Location is stored, with
+		// warnings: its Locations may come later (docs/validation.md).
+		sn, err := p.snapshotOf(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return sn.registry.CheckSiteMap(r), nil
 	}
 	return nil, nil
 }
