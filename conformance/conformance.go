@@ -14,6 +14,10 @@ const (
 	MediaJSON     = "application/json"
 	MediaXML      = "application/xml"
 	MediaTextXML  = "text/xml"
+	// MediaADX is IHE ADX (urn:ihe:qrph:adx:2015), which madx writes for
+	// MeasureReports (docs/adx.md); DHIS2's documentation spells it
+	// application/xml+adx.
+	MediaADX = "application/adx+xml"
 )
 
 // Interaction is a FHIR RESTful interaction code (CapabilityStatement

@@ -36,8 +36,8 @@ func (s *Server) handle(h handlerFunc) gin.HandlerFunc {
 	}
 }
 
-// write sends a successful answer, converting its JSON body when XML was
-// negotiated.
+// write sends a successful answer, converting its JSON body when XML (or,
+// for MeasureReports, ADX) was negotiated.
 func (s *Server) write(c *gin.Context, a *answer) {
 	for k, vs := range a.header {
 		for _, v := range vs {
@@ -56,6 +56,22 @@ func (s *Server) write(c *gin.Context, a *answer) {
 		return
 	}
 	f, pretty, err := responseFormat(c.Request)
+	if err == nil && f == formatADX {
+		adxAnswer, ok, aerr := s.asADX(c, a)
+		switch {
+		case aerr != nil:
+			s.fail(c, aerr)
+			return
+		case ok:
+			for _, l := range adxAnswer.header.Values("Link") {
+				c.Writer.Header().Add("Link", l)
+			}
+			s.send(c, adxAnswer.status, adxAnswer.contentType, adxAnswer.body)
+			return
+		}
+		// Not MeasureReports: among the FHIR formats the client accepts.
+		f, pretty, err = fhirFormat(c.Request)
+	}
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -112,7 +128,7 @@ func (s *Server) fail(c *gin.Context, err error) {
 		c.Data(http.StatusInternalServerError, "text/plain; charset=utf-8", []byte("cannot render OperationOutcome\n"))
 		return
 	}
-	f, pretty, nerr := responseFormat(c.Request)
+	f, pretty, nerr := fhirFormat(c.Request)
 	if nerr != nil {
 		f, pretty = formatJSON, false
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync"
 
 	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
 	cmpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/concept_map_go_proto"
@@ -27,10 +28,41 @@ func (p *Pipeline) WithSnapshot(ctx context.Context) (context.Context, error) {
 }
 
 func (p *Pipeline) snapshotOf(ctx context.Context) (*snapshot, error) {
-	if sn, ok := ctx.Value(snapshotKey{}).(*snapshot); ok {
-		return sn, nil
+	switch v := ctx.Value(snapshotKey{}).(type) {
+	case *snapshot:
+		return v, nil
+	case *lazySnapshot:
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		if v.sn == nil {
+			sn, err := p.defs.snapshot(ctx)
+			if err != nil {
+				return nil, err
+			}
+			v.sn = sn
+		}
+		return v.sn, nil
 	}
 	return p.defs.snapshot(ctx)
+}
+
+// lazySnapshot is a snapshot taken when first needed and then kept for
+// the rest of one request: a single PUT by a facility asked for the stamps
+// twice, once to validate and once to check its rights on the stored
+// version (a MongoDB round trip each, issue 13), and a write that needs no
+// definitions asks for none.
+type lazySnapshot struct {
+	mu sync.Mutex
+	sn *snapshot
+}
+
+// oneSnapshot makes everything done with the returned context share one
+// snapshot, unless ctx already fixes one.
+func oneSnapshot(ctx context.Context) context.Context {
+	if ctx.Value(snapshotKey{}) != nil {
+		return ctx
+	}
+	return context.WithValue(ctx, snapshotKey{}, &lazySnapshot{})
 }
 
 // validate applies the business rules of pr's type and refines pr.Index with

@@ -376,6 +376,7 @@ func (p *Pipeline) Check(ctx context.Context, plans []*Planned) (int, error) {
 		case !rights:
 		case !gone:
 			ch.IfMatch = cur.VersionID // pinned: see conflict
+			ch.Current = &cur
 		case !ch.Delete && errors.Is(err, store.ErrNotFound):
 			// Nothing live is replaced; should a report appear under this
 			// id before the write, it must not be overwritten unchecked.
@@ -426,6 +427,7 @@ func (p *Pipeline) Commit(ctx context.Context, plans []*Planned) ([]store.Result
 // entry. A create that loses the race for its report key to a concurrent
 // one is planned again, once, and becomes an update of the winner.
 func (p *Pipeline) Apply(ctx context.Context, in Intent) (*Planned, store.Result, error) {
+	ctx = oneSnapshot(ctx)
 	for attempt := 0; ; attempt++ {
 		plans, errs := p.Plan(ctx, []Intent{in})
 		if errs[0] != nil {
@@ -445,6 +447,7 @@ func (p *Pipeline) Apply(ctx context.Context, in Intent) (*Planned, store.Result
 // Validate runs every decision of Apply short of the write: the same
 // issues, nothing stored ($validate, madx validate).
 func (p *Pipeline) Validate(ctx context.Context, in Intent) (*Planned, error) {
+	ctx = oneSnapshot(ctx)
 	plans, errs := p.Plan(ctx, []Intent{in})
 	if errs[0] != nil {
 		return nil, errs[0]
