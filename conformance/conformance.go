@@ -166,7 +166,7 @@ func SystemRoutes(in Interaction) []Route {
 }
 
 // Definitions are the resource types a jurisdiction publishes.
-var definitionTypes = []string{"Measure", "ValueSet", "CodeSystem", "Location", "Organization"}
+var definitionTypes = []string{"Measure", "ValueSet", "CodeSystem", "Location", "Organization", "ConceptMap"}
 
 // DefinitionTypes returns the resource types that define what reports are
 // checked against (loadable with `madx load`).
@@ -208,6 +208,9 @@ func Resources() []ResourceSpec {
 				param("Organization", "identifier", "token", "token:identifier"), param("Organization", "name", "string", "token:name"),
 				param("Organization", "partof", "reference", "token:partof"), param("Organization", "type", "token", "token:type"),
 			}},
+		{Type: "ConceptMap", Interactions: crud,
+			Documentation: "Site maps: a sender's facility codes (group.source, its identifier system) to the jurisdiction's Locations (docs/validation.md, Site codes).",
+			SearchParams:  definitionParams("ConceptMap")},
 	}
 }
 

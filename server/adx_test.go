@@ -218,6 +218,7 @@ func TestADXImportRefusals(t *testing.T) {
 			{"missing period", "", adxMsg(`<group orgUnit="OU_559" dataSet="(TB/HIV)VCCT">` + dv0 + `</group>`), 400, "/adx/group[1]/@period", []string{"required"}},
 			{"not UTF-8", "", []byte("<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><adx xmlns=\"urn:ihe:qrph:adx:2015\">\xe9</adx>"), 400, "/", []string{"UTF-8"}},
 			{"bad idScheme", "?idScheme=name", adxMsg(good), 400, "?idScheme", []string{"code, uid or id"}},
+			{"ATTRIBUTE without a system", "?orgUnitIdScheme=ATTRIBUTE:", adxMsg(good), 400, "?orgUnitIdScheme", []string{"ATTRIBUTE:<the identifier system"}},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				r, s := c.postADX(tc.query, tc.body)

@@ -8,6 +8,7 @@ import (
 
 	dpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
 	cspb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/code_system_go_proto"
+	cmpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/concept_map_go_proto"
 	locpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/location_go_proto"
 	mpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/measure_go_proto"
 	mrpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/measure_report_go_proto"
@@ -36,6 +37,9 @@ func ExtractIndex(res proto.Message) store.Index {
 		x.URL, x.Version, x.Status = r.GetUrl().GetValue(), r.GetVersion().GetValue(), EnumCode(r.GetStatus())
 		x.Tokens = appendString(x.Tokens, "name", r.GetName().GetValue())
 	case *cspb.CodeSystem:
+		x.URL, x.Version, x.Status = r.GetUrl().GetValue(), r.GetVersion().GetValue(), EnumCode(r.GetStatus())
+		x.Tokens = appendString(x.Tokens, "name", r.GetName().GetValue())
+	case *cmpb.ConceptMap:
 		x.URL, x.Version, x.Status = r.GetUrl().GetValue(), r.GetVersion().GetValue(), EnumCode(r.GetStatus())
 		x.Tokens = appendString(x.Tokens, "name", r.GetName().GetValue())
 	case *locpb.Location:

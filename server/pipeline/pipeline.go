@@ -465,6 +465,39 @@ func (p *Pipeline) Validate(ctx context.Context, in Intent) (*Planned, error) {
 	return plans[0], nil
 }
 
+// DryRun answers what Commit would, without writing: Check (step 6) on
+// every plan, then each plan's Result as the store would give it. A change
+// that may keep the stored version (SkipUnchanged, with a content hash) is
+// compared with the stored one, so an identical resubmission is Unchanged
+// in a dry run as in a real one. It returns the index of a refused plan.
+func (p *Pipeline) DryRun(ctx context.Context, plans []*Planned) ([]store.Result, int, error) {
+	if i, err := p.Check(ctx, plans); err != nil {
+		return nil, i, err
+	}
+	rs := make([]store.Result, len(plans))
+	for i, pl := range plans {
+		ch := pl.Change
+		if ch.Delete {
+			rs[i].Resource.Deleted = true
+			continue
+		}
+		if ch.CreateOnly {
+			rs[i].Created = true
+			continue
+		}
+		cur, err := p.opts.Store.Read(ctx, ch.Type, ch.ID)
+		switch {
+		case errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrDeleted):
+			rs[i].Created = true
+		case err != nil:
+			return nil, i, err
+		default:
+			rs[i].Unchanged = ch.SkipUnchanged && ch.Index.ContentHash != "" && cur.Index.ContentHash == ch.Index.ContentHash
+		}
+	}
+	return rs, -1, nil
+}
+
 // conflict explains a store failure of the plan's change.
 func (pl *Planned) conflict(err error) error {
 	ch := pl.Change
