@@ -65,8 +65,12 @@ func (p *inproc) hold(r *http.Request, prefix []byte) (done func() int) {
 		defer wg.Done()
 		w = p.serve(r)
 	}()
-	if _, err := pw.Write(prefix); err != nil {
-		p.tb.Fatalf("the held request ended before reading its body: %v", err)
+	// The second write returns once the server reads again, that is once
+	// it has charged what the first one sent.
+	for _, b := range [][]byte{prefix, []byte(" ")} {
+		if _, err := pw.Write(b); err != nil {
+			p.tb.Fatalf("the held request ended before reading its body: %v", err)
+		}
 	}
 	return func() int {
 		pw.CloseWithError(io.ErrUnexpectedEOF)
