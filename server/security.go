@@ -40,9 +40,10 @@ type Security struct {
 	// Forwarded header names the client (clientAddress); from any other
 	// peer those headers are ignored. Empty: the peer is the client.
 	TrustedProxies []netip.Prefix
-	// MaxBytesInFlight is the server-wide budget of request bytes being
-	// served, from admission until the answer is written: 503 with
-	// Retry-After beyond it. DefaultMaxBytesInFlight when zero; negative
+	// MaxBytesInFlight is the server-wide budget of bytes in flight:
+	// request bodies from admission until their answer is written, and the
+	// answers while they are written; a body that does not fit gets 503
+	// with Retry-After. DefaultMaxBytesInFlight when zero; negative
 	// for no budget. It must be at least Options.MaxBody.
 	MaxBytesInFlight int64
 	// AuditRetention is how long AuditEvents are kept; forever when zero.
