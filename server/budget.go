@@ -11,9 +11,9 @@ import (
 
 // DefaultMaxBytesInFlight is Security.MaxBytesInFlight when zero (or
 // Options.MaxBody when that is larger): four bodies of the default
-// --max-body. Decoding, validating and rendering a
-// body costs about 8 to 10 times its size (docs/benchmarks.md), so the
-// default holds a server's request memory near 1.3 GiB.
+// --max-body. Decoding, validating and rendering a body costs about 8 to
+// 10 times its size (docs/benchmarks.md), so the default holds a server's
+// request memory near 1.3 GiB.
 const DefaultMaxBytesInFlight = 128 << 20
 
 // budgetRetryAfter is the Retry-After of a 503 for a spent budget, in
