@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -280,5 +281,35 @@ func TestOperationOutcomeCappedOverHTTP(t *testing.T) {
 	last, _ := issues[1000].(map[string]any)
 	if d, _ := last["diagnostics"].(string); !strings.Contains(d, "more issues are not listed") {
 		t.Errorf("last issue: %v", last)
+	}
+}
+
+// TestBytesInFlightBudgetChargesInflatedBodies: a small gzip body that
+// inflates beyond what is left of the budget gets the 503 a plain body of
+// that size would.
+func TestBytesInFlightBudgetChargesInflatedBodies(t *testing.T) {
+	const budget = 1 << 20
+	p, _ := newInproc(t, func(o *server.Options) {
+		o.MaxBody = budget
+		o.Security.MaxBytesInFlight = budget
+	})
+	held := req("PUT", "/MeasureReport/held", "192.0.2.40", nil)
+	held.ContentLength = 200 << 10
+	done := p.hold(held, []byte("{"))
+	var zbody bytes.Buffer
+	zw := gzip.NewWriter(&zbody)
+	_, _ = zw.Write(bytes.Repeat([]byte(" "), 900<<10))
+	_ = zw.Close()
+	bomb := func() *http.Request {
+		r := req("POST", "/", "192.0.2.41", bytes.NewReader(zbody.Bytes()), "Content-Encoding", "gzip")
+		r.ContentLength = int64(zbody.Len())
+		return r
+	}
+	if w := p.want(http.StatusServiceUnavailable, bomb()); w.Header().Get("Retry-After") == "" {
+		t.Error("503 without Retry-After")
+	}
+	done()
+	if w := p.serve(bomb()); w.Code == http.StatusServiceUnavailable {
+		t.Errorf("with the budget free, the gzip body still got 503: %s", w.Body)
 	}
 }
