@@ -45,6 +45,10 @@ func (s *Server) inflateBody(c *gin.Context) error {
 		return oo.Errorf(http.StatusRequestEntityTooLarge, oo.TooLong, "",
 			"The request body inflates to more than this server accepts (%d bytes once gzip is undone); split the submission, e.g. into several Bundles.", limit)
 	}
+	if !heldOf(c).grow(n, false) {
+		c.Header("Retry-After", budgetRetryAfter)
+		return heldOf(c).b.spent()
+	}
 	c.Request.Body = io.NopCloser(&buf)
 	c.Request.ContentLength = n
 	c.Request.Header.Del("Content-Encoding")
@@ -59,8 +63,11 @@ func (s *Server) inflateBody(c *gin.Context) error {
 func bodyReadError(err error, format string) error {
 	var mbe *http.MaxBytesError
 	var corrupt flate.CorruptInputError
+	var oe *oo.Error
 	var why string
 	switch {
+	case errors.As(err, &oe):
+		return oe // the byte budget is spent (budgetedBody)
 	case errors.As(err, &mbe):
 		return oo.Errorf(http.StatusRequestEntityTooLarge, oo.TooLong, "",
 			"The request body is larger than this server accepts (%d bytes); split the submission, e.g. into several Bundles.", mbe.Limit)
@@ -109,6 +116,10 @@ func (s *Server) send(c *gin.Context, status int, contentType string, body []byt
 		body = s.gzip.compress(body)
 		c.Writer.Header().Set("Content-Encoding", "gzip")
 	}
+	// The answer counts in the byte budget while it is written (the work
+	// is done: it is charged even beyond the budget, and holds off the next
+	// requests until a slow reader has it).
+	heldOf(c).grow(int64(len(body)), true)
 	c.Data(status, contentType, body)
 }
 

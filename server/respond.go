@@ -21,6 +21,9 @@ const (
 	ctxRequestID       = "madx.requestID"
 	ctxClientRequestID = "madx.clientRequestID"
 	ctxCause           = "madx.cause"
+	// ctxClientAddr is the client's address (Security.clientAddress),
+	// found once per request and used wherever the server names the client.
+	ctxClientAddr = "madx.clientAddr"
 )
 
 // handle adapts a handlerFunc: it writes the answer in the negotiated
@@ -199,6 +202,8 @@ func (s *Server) requestLog(c *gin.Context) {
 	id := s.opts.NewID()
 	c.Set(ctxRequestID, id)
 	c.Header("X-Request-Id", id)
+	addr := s.opts.Security.clientAddress(c.Request)
+	c.Set(ctxClientAddr, addr)
 	client := clientRequestID(c.GetHeader("X-Request-Id"))
 	if client != "" {
 		c.Set(ctxClientRequestID, client)
@@ -210,7 +215,7 @@ func (s *Server) requestLog(c *gin.Context) {
 	if c.Writer.Status() >= 500 {
 		ev = s.log.Error()
 	}
-	ev = ev.Str("request_id", id).Str("client_request_id", client).Str("method", c.Request.Method).Str("path", c.Request.URL.Path).
+	ev = ev.Str("request_id", id).Str("client_request_id", client).Str("client", addr).Str("method", c.Request.Method).Str("path", c.Request.URL.Path).
 		Int("status", c.Writer.Status()).Dur("duration", time.Since(start)).Int("bytes", c.Writer.Size())
 	if cause, ok := c.Get(ctxCause); ok {
 		ev = ev.AnErr("cause", cause.(error))

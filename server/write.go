@@ -34,7 +34,10 @@ func readBody(c *gin.Context) ([]byte, error) {
 	_, err := buf.ReadFrom(c.Request.Body)
 	b := buf.Bytes()
 	var mbe *http.MaxBytesError
+	var oe *oo.Error
 	switch {
+	case errors.As(err, &oe):
+		return nil, oe // the byte budget is spent (budgetedBody)
 	case errors.As(err, &mbe):
 		return nil, oo.Errorf(http.StatusRequestEntityTooLarge, oo.TooLong, "",
 			"The request body is larger than this server accepts (%d bytes); split the submission, e.g. into several Bundles.", mbe.Limit)
