@@ -4,13 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/xml"
-	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
 	mrpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/measure_report_go_proto"
 	"github.com/madx-project/madx/internal/fhirtime"
+	oo "github.com/madx-project/madx/operationoutcome"
 )
 
 // Exporter turns stored reports back into ADX, and ADX identifiers into
@@ -25,30 +26,49 @@ func NewExporter(defs Definitions, opts Options) *Exporter {
 	return &Exporter{mp: newMapper(defs, opts)}
 }
 
-// Key returns the business key (measures.ReportKey) of the report an ADX
-// dataSet, orgUnit and period name, or the conflicts saying why they name
-// none. The error is the Definitions' failure.
-func (e *Exporter) Key(ctx context.Context, dataSet, orgUnit, period string) (string, []Conflict, error) {
-	var cs []Conflict
+// DataSet returns the canonical url of the Measure an ADX dataSet names,
+// or the conflict saying why it names none. The error is the Definitions'
+// failure.
+func (e *Exporter) DataSet(ctx context.Context, dataSet string) (string, []Conflict, error) {
 	mm, err := e.mp.measure(ctx, dataSet)
 	if err != nil {
 		return "", nil, err
 	}
 	if mm.refusal != "" {
-		cs = append(cs, Conflict{Object: "?dataSet=" + dataSet, Value: mm.refusal})
+		return "", []Conflict{{Object: "?dataSet=" + dataSet, Value: mm.refusal}}, nil
 	}
-	loc, refusal := e.mp.location(orgUnit)
+	return mm.canonical, nil, nil
+}
+
+// OrgUnits returns the id of the Location an ADX orgUnit names and, with
+// children, the ids of every Location below it through Location.partOf, at
+// any depth (DHIS2's children=true); or the conflict saying why it names
+// none. A partOf cycle ends where it closes.
+func (e *Exporter) OrgUnits(orgUnit string, children bool) ([]string, []Conflict) {
+	id, refusal := e.mp.location(orgUnit)
 	if refusal != "" {
-		cs = append(cs, Conflict{Object: "?orgUnit=" + orgUnit, Value: refusal})
+		return nil, []Conflict{{Object: "?orgUnit=" + orgUnit, Value: refusal}}
 	}
-	per, err := ParsePeriod(period)
-	if err != nil {
-		cs = append(cs, Conflict{Object: "?period=" + period, Value: err.Error()})
+	out := []string{id}
+	if !children {
+		return out, nil
 	}
-	if len(cs) > 0 {
-		return "", cs, nil
+	below := map[string][]string{}
+	for _, l := range e.mp.defs.Locations() {
+		if parent := l.GetPartOf().GetLocationId().GetValue(); parent != "" {
+			below[parent] = append(below[parent], l.GetId().GetValue())
+		}
 	}
-	return mm.canonical + " Location/" + loc + " " + per.Start.Format("2006-01-02") + " " + per.End.Format("2006-01-02"), nil, nil
+	seen := map[string]bool{id: true}
+	for i := 0; i < len(out); i++ {
+		for _, c := range below[out[i]] {
+			if !seen[c] {
+				seen[c] = true
+				out = append(out, c)
+			}
+		}
+	}
+	return out, nil
 }
 
 // Group is the ADX group of a stored report: dataSet, orgUnit and
@@ -56,7 +76,9 @@ func (e *Exporter) Key(ctx context.Context, dataSet, orgUnit, period string) (st
 // first identifier value, else its name; the Location's first identifier
 // value; the Measure group's code), the population count as a value without
 // disaggregation, each stratum as a value with one attribute per
-// component. Importing it gives the same report back.
+// component. Importing it gives the same report back. A report that ADX
+// cannot name (its Measure or Location has nothing to name it by in the
+// scheme, it has no period) is a 406 *operationoutcome.Error.
 func (e *Exporter) Group(ctx context.Context, r *mrpb.MeasureReport) (Group, error) {
 	var g Group
 	url, _, _ := strings.Cut(r.GetMeasure().GetValue(), "|")
@@ -89,7 +111,9 @@ func (e *Exporter) Group(ctx context.Context, r *mrpb.MeasureReport) (Group, err
 		}
 	}
 	if g.DataSet == "" || g.OrgUnit == "" {
-		return g, fmt.Errorf("adx: export %s: its Measure or Location has no identifier to name it by", url)
+		return g, oo.Errorf(http.StatusNotAcceptable, oo.NotSupported, "",
+			"MeasureReport/%s cannot be written as ADX: under idScheme=code its Measure (%s) needs an identifier or a name and its Location (%s) an identifier; export it with idScheme=uid, or as FHIR.",
+			r.GetId().GetValue(), url, locID)
 	}
 	start, end := r.GetPeriod().GetStart(), r.GetPeriod().GetEnd()
 	lo, _ := fhirtime.Span(start)
@@ -97,7 +121,8 @@ func (e *Exporter) Group(ctx context.Context, r *mrpb.MeasureReport) (Group, err
 	s, err1 := time.Parse("2006-01-02", fhirtime.Day(lo, start.GetTimezone()))
 	t, err2 := time.Parse("2006-01-02", fhirtime.Day(hi-1, end.GetTimezone()))
 	if err1 != nil || err2 != nil {
-		return g, fmt.Errorf("adx: export %s: the report has no period", url)
+		return g, oo.Errorf(http.StatusNotAcceptable, oo.NotSupported, "",
+			"MeasureReport/%s cannot be written as ADX: it has no period with a start and an end.", r.GetId().GetValue())
 	}
 	g.Period = Period{Start: s, End: t}.String()
 	if d := r.GetDate(); d != nil {

@@ -57,6 +57,14 @@ func (s Scheme) String() string {
 // Options are the identifier schemes of one import.
 type Options struct {
 	DataSet, DataElement, OrgUnit Scheme
+	// OrgUnitSystem is the identifier system of the sender's facility
+	// codes (its token's madx_site_system), used when OrgUnit is Code: the
+	// report's subject is then the identifier {OrgUnitSystem, orgUnit},
+	// which the write pipeline resolves to a Location (a Location's own
+	// identifier in that system, or the site maps), as it does a FHIR
+	// report's subject.identifier. Empty: orgUnit is matched here against
+	// Location identifier values in any system.
+	OrgUnitSystem string
 }
 
 // Conflict is one reason a group is refused, in DHIS2's ImportConflict
@@ -171,9 +179,16 @@ func (mp *mapper) group(ctx context.Context, gi int, g *Group) (Report, error) {
 	if mm.refusal != "" {
 		conflict(gw+"/@dataSet", "%s", mm.refusal)
 	}
-	locID, refusal := mp.location(g.OrgUnit)
-	if refusal != "" {
+	var subject *dtpb.Reference
+	locKey := g.OrgUnit
+	if sys := mp.opts.OrgUnitSystem; sys != "" && mp.opts.OrgUnit == Code {
+		subject = &dtpb.Reference{Identifier: &dtpb.Identifier{System: &dtpb.Uri{Value: sys}, Value: &dtpb.String{Value: g.OrgUnit}}}
+		locKey = sys + "|" + g.OrgUnit
+	} else if locID, refusal := mp.location(g.OrgUnit); refusal != "" {
 		conflict(gw+"/@orgUnit", "%s", refusal)
+	} else {
+		subject = &dtpb.Reference{Reference: &dtpb.Reference_LocationId{LocationId: &dtpb.ReferenceId{Value: locID}}}
+		locKey = "Location/" + locID
 	}
 	per, err := ParsePeriod(g.Period)
 	if err != nil {
@@ -201,10 +216,10 @@ func (mp *mapper) group(ctx context.Context, gi int, g *Group) (Report, error) {
 		return r, nil
 	}
 	rep.Measure = &dtpb.Canonical{Value: mm.canonical}
-	rep.Subject = &dtpb.Reference{Reference: &dtpb.Reference_LocationId{LocationId: &dtpb.ReferenceId{Value: locID}}}
+	rep.Subject = subject
 	rep.Period = &dtpb.Period{Start: day(per.Start.UnixMicro()), End: day(per.End.UnixMicro())}
 	r.Report = rep
-	r.key = mm.canonical + "|" + locID + "|" + g.Period
+	r.key = mm.canonical + "|" + locKey + "|" + g.Period
 	return r, nil
 }
 

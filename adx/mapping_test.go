@@ -187,7 +187,7 @@ func TestWhere(t *testing.T) {
 	for expr, want := range map[string]string{
 		"MeasureReport.group[0].stratifier[0].stratum[1].measureScore": "/adx/group[1]/dataValue[6] (MeasureReport.group[0].stratifier[0].stratum[1].measureScore)",
 		"MeasureReport.group[4].stratifier[0].stratum[3]":              "/adx/group[1]/dataValue[20] (MeasureReport.group[4].stratifier[0].stratum[3])",
-		"MeasureReport.subject":                                        "/adx/group[1] (MeasureReport.subject)",
+		"MeasureReport.subject":                                        "/adx/group[1]/@orgUnit (MeasureReport.subject)",
 		"":                                                             "/adx/group[1]",
 	} {
 		if got := r.Where(expr); got != want {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"strings"
 )
 
 var reportPath = regexp.MustCompile(`^MeasureReport\.group\[(\d+)\](?:\.stratifier\[(\d+)\]\.stratum\[(\d+)\])?`)
@@ -14,6 +15,9 @@ var reportPath = regexp.MustCompile(`^MeasureReport\.group\[(\d+)\](?:\.stratifi
 // (MeasureReport.group[0].stratifier[0].stratum[3].measureScore)".
 func (r *Report) Where(expr string) string {
 	at := where(r.Group)
+	if strings.HasPrefix(expr, "MeasureReport.subject") {
+		return at + "/@orgUnit (" + expr + ")"
+	}
 	if m := reportPath.FindStringSubmatch(expr); m != nil {
 		g, _ := strconv.Atoi(m[1])
 		switch {

@@ -14,6 +14,10 @@ const (
 	MediaJSON     = "application/json"
 	MediaXML      = "application/xml"
 	MediaTextXML  = "text/xml"
+	// MediaADX is IHE ADX (urn:ihe:qrph:adx:2015), which madx writes for
+	// MeasureReports (docs/adx.md); DHIS2's documentation spells it
+	// application/xml+adx.
+	MediaADX = "application/adx+xml"
 )
 
 // Interaction is a FHIR RESTful interaction code (CapabilityStatement
@@ -162,7 +166,7 @@ func SystemRoutes(in Interaction) []Route {
 }
 
 // Definitions are the resource types a jurisdiction publishes.
-var definitionTypes = []string{"Measure", "ValueSet", "CodeSystem", "Location", "Organization"}
+var definitionTypes = []string{"Measure", "ValueSet", "CodeSystem", "Location", "Organization", "ConceptMap"}
 
 // DefinitionTypes returns the resource types that define what reports are
 // checked against (loadable with `madx load`).
@@ -187,6 +191,7 @@ func Resources() []ResourceSpec {
 				param("MeasureReport", "status", "token", "status"), param("MeasureReport", "date", "date", "date"),
 				param("MeasureReport", "identifier", "token", "token:identifier"),
 				{Name: "validated-against", Type: "token", Target: "token:validated-against", Definition: ValidatedAgainstParam},
+				{Name: "_tag", Type: "token", Target: "token:_tag", Definition: "http://hl7.org/fhir/SearchParameter/Resource-tag"},
 			}},
 		{Type: "ValueSet", Interactions: crud, Documentation: "Value sets that Measure.relatedArtifact names for stratifier values.",
 			SearchParams: definitionParams("ValueSet")},
@@ -203,6 +208,9 @@ func Resources() []ResourceSpec {
 				param("Organization", "identifier", "token", "token:identifier"), param("Organization", "name", "string", "token:name"),
 				param("Organization", "partof", "reference", "token:partof"), param("Organization", "type", "token", "token:type"),
 			}},
+		{Type: "ConceptMap", Interactions: crud,
+			Documentation: "Site maps: a sender's facility codes (group.source, its identifier system) to the jurisdiction's Locations (docs/validation.md, Site codes).",
+			SearchParams:  definitionParams("ConceptMap")},
 	}
 }
 

@@ -39,6 +39,7 @@ type Definition struct {
 	groupByCode  map[codeKey]int
 	opts         Options
 	deps         []string
+	schedule     *Schedule    // nil: reports may come for any period, at any time
 	scratch      sync.Pool    // *scratch, reused by Check to detect duplicate strata without allocating
 	seed         maphash.Seed // for stratum hashes; random, but hashes only order candidate duplicates
 }
@@ -90,6 +91,7 @@ func Compile(ctx context.Context, m *mpb.Measure, t Terminology, opts Options) (
 	}
 	d.scratch.New = func() any { return new(scratch) }
 	d.seed = maphash.MakeSeed()
+	d.schedule, _ = ParseSchedule(m) // a malformed one was refused when the Measure was written
 	for _, c := range m.GetImprovementNotation().GetCoding() {
 		d.improvement = append(d.improvement, keyOf(c))
 	}
@@ -203,3 +205,6 @@ func (d *Definition) Dependencies() []string { return append([]string(nil), d.de
 
 // Measure returns the canonical url and version of the compiled Measure.
 func (d *Definition) Measure() (url, version string) { return d.url, d.version }
+
+// Schedule is the Measure's reporting schedule, nil when it has none.
+func (d *Definition) Schedule() *Schedule { return d.schedule }

@@ -132,7 +132,7 @@ func fixtures(tb testing.TB) (fakeTerminology, *Registry) {
 			orgs = append(orgs, r)
 		}
 	}
-	return term, NewRegistry(locs, orgs)
+	return term, NewRegistry(locs, orgs, nil)
 }
 
 // exampleDefinition compiles the IHE example Measure over the fixtures.

@@ -96,7 +96,8 @@ func ValidateMeasure(m *mpb.Measure) []oo.Issue {
 			}
 		}
 	}
-	return issues
+	_, scheduleIssues := ParseSchedule(m)
+	return append(issues, scheduleIssues...)
 }
 
 // labelled is a relatedArtifact with its index in Measure.relatedArtifact.

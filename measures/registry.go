@@ -6,6 +6,7 @@ import (
 	cpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/codes_go_proto"
 	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
 	bcrpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/bundle_and_contained_resource_go_proto"
+	cmpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/concept_map_go_proto"
 	locpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/location_go_proto"
 	mrpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/measure_report_go_proto"
 	orgpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/organization_go_proto"
@@ -23,6 +24,9 @@ type Registry struct {
 	// inactive holds the Locations whose status is inactive: closed
 	// facilities, which report no more.
 	inactive map[string]struct{}
+	sites    siteMaps
+	// locSystems are the identifier systems Locations use.
+	locSystems map[string]bool
 }
 
 // directory indexes one resource type.
@@ -52,11 +56,15 @@ func (dir directory) add(id, name string, idents []*dtpb.Identifier) {
 	}
 }
 
-// NewRegistry indexes locs and orgs. Resources without an id are skipped:
-// they cannot be the target of a reference.
-func NewRegistry(locs []*locpb.Location, orgs []*orgpb.Organization) *Registry {
-	reg := &Registry{locations: newDirectory(), organizations: newDirectory(), inactive: map[string]struct{}{}}
+// NewRegistry indexes locs and orgs, and the site maps that send senders'
+// facility codes to the Locations (see siteMaps; nil for none). Resources
+// without an id are skipped: they cannot be the target of a reference.
+func NewRegistry(locs []*locpb.Location, orgs []*orgpb.Organization, maps []*cmpb.ConceptMap) *Registry {
+	reg := &Registry{locations: newDirectory(), organizations: newDirectory(), inactive: map[string]struct{}{}, locSystems: map[string]bool{}}
 	for _, l := range locs {
+		for _, i := range l.GetIdentifier() {
+			reg.locSystems[i.GetSystem().GetValue()] = true
+		}
 		reg.locations.add(l.GetId().GetValue(), l.GetName().GetValue(), l.GetIdentifier())
 		if l.GetStatus().GetValue() == cpb.LocationStatusCode_INACTIVE {
 			reg.inactive[l.GetId().GetValue()] = struct{}{}
@@ -65,6 +73,7 @@ func NewRegistry(locs []*locpb.Location, orgs []*orgpb.Organization) *Registry {
 	for _, o := range orgs {
 		reg.organizations.add(o.GetId().GetValue(), o.GetName().GetValue(), o.GetIdentifier())
 	}
+	reg.addSiteMaps(maps)
 	return reg
 }
 
@@ -74,7 +83,8 @@ type SubjectRef struct {
 	// "Location/<id>"; empty when the subject did not resolve.
 	Reference string
 	// MatchedBy says how the match was made: "reference", "identifier",
-	// "contained identifier", "contained id" or "contained name".
+	// "site map" (a sender's code, through a ConceptMap), "contained
+	// identifier", "contained id" or "contained name".
 	MatchedBy string
 }
 
@@ -218,6 +228,12 @@ func (reg *Registry) resolve(r *mrpb.MeasureReport, ref *dtpb.Reference, expr st
 				return match{"Location", ids[0], "identifier"}, nil
 			} else if len(ids) > 1 {
 				return fail(oo.NotFound, "%s identifier %s|%s is shared by several known Locations (%s): it cannot identify one", expr, k.system, k.value, strings.Join(ids, ", "))
+			}
+			// A sender's own code, mapped by the jurisdiction.
+			if id, refusal, ok := reg.site(k, expr); ok && refusal != "" {
+				return fail(oo.NotFound, "%s (IHE mADX Test Case 3)", refusal)
+			} else if ok {
+				return match{"Location", id, "site map"}, nil
 			}
 		}
 		if ids := reg.organizations.idents[k]; len(ids) > 0 && typ != "Location" {

@@ -73,3 +73,40 @@ func TestResourceRendersEveryIssue(t *testing.T) {
 		t.Errorf("HasProblems")
 	}
 }
+
+func TestResourceCapsIssues(t *testing.T) {
+	issues := func(n int) []Issue {
+		out := make([]Issue, n)
+		for i := range out {
+			out[i] = Issuef(SeverityWarning, Value, fmt.Sprintf("Bundle.entry[%d].resource", i), "issue %d", i)
+		}
+		return out
+	}
+	t.Run("within the cap", func(t *testing.T) {
+		if got := len(Resource(issues(MaxIssues)).Issue); got != MaxIssues {
+			t.Errorf("%d issues rendered, want all %d", got, MaxIssues)
+		}
+	})
+	t.Run("beyond it", func(t *testing.T) {
+		in := issues(MaxIssues + 2500)
+		in[MaxIssues+7].Severity = SeverityFatal
+		got := Resource(in).Issue
+		if len(got) != MaxIssues+1 {
+			t.Fatalf("%d issues rendered, want %d plus one", len(got), MaxIssues)
+		}
+		if d := got[MaxIssues-1].GetDiagnostics().GetValue(); d != fmt.Sprintf("issue %d", MaxIssues-1) {
+			t.Errorf("the last listed issue is %q, want the %dth of the input", d, MaxIssues)
+		}
+		last := got[MaxIssues]
+		want := "2500 more issues are not listed: an OperationOutcome from this server lists at most 1000. They are from Bundle.entry[1000].resource to Bundle.entry[3499].resource. Fix those listed and send again to see the rest."
+		if diff := cmp.Diff(want, last.GetDiagnostics().GetValue()); diff != "" {
+			t.Errorf("summary issue (-want +got):\n%s", diff)
+		}
+		if sev := last.GetSeverity().GetValue().String(); sev != "FATAL" {
+			t.Errorf("summary issue is %s, want FATAL, the worst of those left out", sev)
+		}
+		if len(in) != MaxIssues+2500 || in[MaxIssues].Diagnostics != "issue 1000" {
+			t.Error("Resource changed its input")
+		}
+	})
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/madx-project/madx/adx"
 	oo "github.com/madx-project/madx/operationoutcome"
+	"github.com/madx-project/madx/server/auth"
 	"github.com/madx-project/madx/server/pipeline"
 	"github.com/madx-project/madx/store"
 )
@@ -40,6 +41,15 @@ func parseADXParams(r *http.Request) (adxParams, []adx.Conflict) {
 		to   *adx.Scheme
 	}{{"dataElementIdScheme", &p.schemes.DataElement}, {"orgUnitIdScheme", &p.schemes.OrgUnit}, {"dataSetIdScheme", &p.schemes.DataSet}} {
 		if v := q.Get(s.name); v != "" {
+			if sys, ok := cutFold(v, "ATTRIBUTE:"); ok && s.name == "orgUnitIdScheme" {
+				// DHIS2's ATTRIBUTE:<id>: here the identifier system of the
+				// sender's codes (docs/adx.md, Site codes).
+				p.schemes.OrgUnit, p.schemes.OrgUnitSystem = adx.Code, sys
+				if sys == "" {
+					bad(s.name, "orgUnitIdScheme is %q; expected ATTRIBUTE:<the identifier system of the orgUnit codes>", v)
+				}
+				continue
+			}
 			if *s.to, err = adx.ParseScheme(v); err != nil {
 				bad(s.name, "%s", err)
 			}
@@ -70,6 +80,32 @@ func parseADXParams(r *http.Request) (adxParams, []adx.Conflict) {
 		bad("atomicMode", "atomicMode is %q; expected NONE or ALL", q.Get("atomicMode"))
 	}
 	return p, conflicts
+}
+
+// cutFold is strings.CutPrefix ignoring the case of prefix.
+func cutFold(s, prefix string) (string, bool) {
+	if len(s) < len(prefix) || !strings.EqualFold(s[:len(prefix)], prefix) {
+		return s, false
+	}
+	return s[len(prefix):], true
+}
+
+// senderSystem ties the orgUnit codes to the sender's identifier system:
+// its token's (or certificate rule's) madx_site_system, else the one
+// orgUnitIdScheme=ATTRIBUTE:<system> names. A sender whose credential
+// names a system may not send codes of another: it would report under
+// facility codes the jurisdiction did not give it.
+func senderSystem(ctx context.Context, p *adxParams) []adx.Conflict {
+	who, _ := auth.FromContext(ctx)
+	switch claim, asked := who.SiteSystem, p.schemes.OrgUnitSystem; {
+	case claim == "":
+	case asked != "" && asked != claim:
+		return []adx.Conflict{{Object: "?orgUnitIdScheme", Value: fmt.Sprintf(
+			"orgUnitIdScheme names the system %s, but this client's codes are of %s (its madx_site_system); send codes of %s, or leave orgUnitIdScheme out", asked, claim, claim)}}
+	case p.schemes.OrgUnit == adx.Code:
+		p.schemes.OrgUnitSystem = claim
+	}
+	return nil
 }
 
 // adxMediaTypes are the Content-Types of ADX: the IHE profile's, and the
@@ -121,6 +157,9 @@ func (s *Server) adxImport(c *gin.Context) (*answer, error) {
 		return nil, err
 	}
 	auditBundle(ctx, "adx", len(msg.Groups))
+	if bad := senderSystem(ctx, &params); len(bad) > 0 {
+		return refusedMessage(c, http.StatusBadRequest, bad...)
+	}
 	cat, err := s.pipe.Catalog(ctx)
 	if err != nil {
 		return nil, err
@@ -152,9 +191,10 @@ func summaryMessage(sum importSummary, p adxParams) string {
 
 // groupPlan is one mapped group on its way through the pipeline.
 type groupPlan struct {
-	r    *adx.Report
-	plan *pipeline.Planned
-	del  bool // importStrategy=DELETE of a stored report
+	r        *adx.Report
+	plan     *pipeline.Planned
+	del      bool       // importStrategy=DELETE of a stored report
+	warnings []oo.Issue // of the mapped report, accepted
 }
 
 // importReports plans every mapped report, refuses those the pipeline or
@@ -165,6 +205,7 @@ func (s *Server) importReports(ctx context.Context, reports []adx.Report, p adxP
 	refuse := func(r *adx.Report, cs ...adx.Conflict) {
 		sum.Conflicts = append(sum.Conflicts, cs...)
 		sum.ImportCount.Ignored += r.Values
+		sum.refused++
 	}
 	var intents []pipeline.Intent
 	var live []*adx.Report
@@ -178,6 +219,7 @@ func (s *Server) importReports(ctx context.Context, reports []adx.Report, p adxP
 		live = append(live, r)
 	}
 	plans, errs := s.pipe.Plan(ctx, intents)
+	sameReport(live, plans, errs)
 	var ok []groupPlan
 	for i, r := range live {
 		if err := errs[i]; err != nil {
@@ -197,7 +239,7 @@ func (s *Server) importReports(ctx context.Context, reports []adx.Report, p adxP
 			refuse(r, adx.Conflict{Object: r.Where(""), Value: fmt.Sprintf("no report for this dataSet, orgUnit and period is stored; importStrategy=%s changes stored reports only", p.strategy)})
 			continue
 		}
-		g := groupPlan{r: r, plan: pl}
+		g := groupPlan{r: r, plan: pl, warnings: pl.Warnings()}
 		if p.strategy == "DELETE" {
 			g.del = true
 			dels, derrs := s.pipe.Plan(ctx, []pipeline.Intent{{Op: pipeline.Delete, Type: "MeasureReport", ID: pl.Corrects}})
@@ -223,7 +265,8 @@ func (s *Server) importReports(ctx context.Context, reports []adx.Report, p adxP
 	}
 	if p.dryRun {
 		for _, g := range ok {
-			if _, err := s.pipe.Check(ctx, []*pipeline.Planned{g.plan}); err != nil {
+			rs, _, err := s.pipe.DryRun(ctx, []*pipeline.Planned{g.plan})
+			if err != nil {
 				cs, ferr := refusalConflicts(g.r, err)
 				if ferr != nil {
 					return sum, ferr
@@ -231,7 +274,7 @@ func (s *Server) importReports(ctx context.Context, reports []adx.Report, p adxP
 				refuse(g.r, cs...)
 				continue
 			}
-			count(&sum, g, store.Result{Created: g.plan.Corrects == "" && !g.del})
+			count(&sum, g, rs[0])
 		}
 		return finishSummary(sum), nil
 	}
@@ -284,7 +327,19 @@ func (s *Server) commitGroups(ctx context.Context, gs []groupPlan, atomic bool, 
 	return nil
 }
 
+// count counts an accepted group's values, and reports the validator's
+// warnings about its report as conflicts, as DHIS2 reports the warnings of
+// values it imported (the summary is then WARNING).
 func count(sum *importSummary, g groupPlan, r store.Result) {
+	for _, is := range g.warnings {
+		if is.Severity == oo.SeverityWarning {
+			expr := ""
+			if len(is.Expression) > 0 {
+				expr = is.Expression[0]
+			}
+			sum.Conflicts = append(sum.Conflicts, adx.Conflict{Object: g.r.Where(expr), Value: "warning: " + is.Diagnostics})
+		}
+	}
 	n := g.r.Values
 	switch {
 	case g.del:
@@ -298,14 +353,15 @@ func count(sum *importSummary, g groupPlan, r store.Result) {
 	}
 }
 
-// finishSummary sets the status: ERROR when nothing was taken and
-// something refused, WARNING when some groups were refused, else SUCCESS.
+// finishSummary sets the status: ERROR when groups were refused and none
+// was taken, WARNING when some were refused or an accepted one has
+// warnings, else SUCCESS.
 func finishSummary(sum importSummary) importSummary {
 	taken := sum.ImportCount.Imported + sum.ImportCount.Updated + sum.ImportCount.Deleted
 	switch {
 	case len(sum.Conflicts) == 0:
 		sum.Status = adxSuccess
-	case taken == 0 && sum.ImportCount.Ignored > 0:
+	case taken == 0 && sum.refused > 0:
 		sum.Status = adxError
 	default:
 		sum.Status = adxWarning
@@ -341,4 +397,31 @@ func refusalConflicts(r *adx.Report, err error) ([]adx.Conflict, error) {
 		out = append(out, adx.Conflict{Object: r.Where(""), Value: fmt.Sprintf("the report was refused (HTTP %d)", e.Status)})
 	}
 	return out, nil
+}
+
+// sameReport refuses every group whose planned report has the business key
+// of another group's: two codes of one sender that the site maps send to
+// one Location, say. adx.Map refuses groups that name the same report;
+// this catches those that only the pipeline's resolution makes the same,
+// so that neither overwrites the other whatever their order.
+func sameReport(live []*adx.Report, plans []*pipeline.Planned, errs []error) {
+	byKey := map[string][]int{}
+	for i, pl := range plans {
+		if errs[i] == nil && pl.ReportKey() != "" {
+			byKey[pl.ReportKey()] = append(byKey[pl.ReportKey()], i)
+		}
+	}
+	for _, is := range byKey {
+		if len(is) < 2 {
+			continue
+		}
+		names := make([]string, len(is))
+		for j, i := range is {
+			names[j] = fmt.Sprintf("group[%d]", live[i].Group+1)
+		}
+		for _, i := range is {
+			errs[i] = oo.Errorf(http.StatusConflict, oo.Duplicate, "",
+				"groups %s map to the same report (dataSet, the Location their orgUnits resolve to, and period); none of them is imported: send each report once", strings.Join(names, ", "))
+		}
+	}
 }

@@ -30,6 +30,9 @@ type importSummary struct {
 	// DataSetComplete is DHIS2's; madx maps completeDate to the report's
 	// date and answers "false" as DHIS2 does when none is registered.
 	DataSetComplete string `json:"dataSetComplete" xml:"dataSetComplete"`
+	// refused counts the refused groups: Conflicts also holds the warnings
+	// of accepted ones, which do not make the import fail.
+	refused int
 }
 
 type importCount struct {

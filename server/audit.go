@@ -63,7 +63,7 @@ func (s *Server) newAuditRecord(c *gin.Context, typ string, in conformance.Inter
 		}
 	}
 	rec := &auditRecord{srv: s, recorded: s.opts.Now().UTC(), interaction: in, method: c.Request.Method, path: c.Request.URL.Path,
-		typ: typ, id: id, requestID: c.GetString(ctxRequestID), clientID: c.GetString(ctxClientRequestID), address: remoteHost(c.Request)}
+		typ: typ, id: id, requestID: c.GetString(ctxRequestID), clientID: c.GetString(ctxClientRequestID), address: c.GetString(ctxClientAddr)}
 	if job, ok := jobOf(c.Request.Context()); ok {
 		rec.job, rec.address = job, ""
 	}

@@ -25,6 +25,7 @@ type format = codec.Format
 const (
 	formatJSON = codec.FormatJSON
 	formatXML  = codec.FormatXML
+	formatADX  = codec.FormatADX
 )
 
 func jsonCodec() Codec { return codec.JSON() }
@@ -35,6 +36,8 @@ func requestFormat(contentType string, body []byte) (format, error) {
 }
 
 func responseFormat(r *http.Request) (format, bool, error) { return codec.ResponseFormat(r) }
+
+func fhirFormat(r *http.Request) (format, bool, error) { return codec.FHIRFormat(r) }
 
 func contentType(f format) string { return f.ContentType() }
 

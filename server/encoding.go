@@ -21,9 +21,6 @@ import (
 // applies to the inflated bytes: a small gzip bomb gets the same 413 as a
 // large plain body.
 func (s *Server) inflateBody(c *gin.Context) error {
-	if err := s.checkContentLength(c); err != nil {
-		return err
-	}
 	ce := strings.ToLower(strings.TrimSpace(c.GetHeader("Content-Encoding")))
 	if ce == "" || ce == "identity" || c.Request.ContentLength == 0 {
 		c.Request.Header.Del("Content-Encoding")
@@ -48,6 +45,10 @@ func (s *Server) inflateBody(c *gin.Context) error {
 		return oo.Errorf(http.StatusRequestEntityTooLarge, oo.TooLong, "",
 			"The request body inflates to more than this server accepts (%d bytes once gzip is undone); split the submission, e.g. into several Bundles.", limit)
 	}
+	if !heldOf(c).grow(n, false) {
+		c.Header("Retry-After", budgetRetryAfter)
+		return heldOf(c).b.spent()
+	}
 	c.Request.Body = io.NopCloser(&buf)
 	c.Request.ContentLength = n
 	c.Request.Header.Del("Content-Encoding")
@@ -66,7 +67,7 @@ func bodyReadError(err error, format string) error {
 	var why string
 	switch {
 	case errors.As(err, &answered):
-		return answered // the body's reader said why (connguard.go: too slow)
+		return answered // the body's reader said why: too slow (connguard.go), the byte budget spent (budgetedBody)
 	case errors.As(err, &mbe):
 		return oo.Errorf(http.StatusRequestEntityTooLarge, oo.TooLong, "",
 			"The request body is larger than this server accepts (%d bytes); split the submission, e.g. into several Bundles.", mbe.Limit)
@@ -115,6 +116,10 @@ func (s *Server) send(c *gin.Context, status int, contentType string, body []byt
 		body = s.gzip.compress(body)
 		c.Writer.Header().Set("Content-Encoding", "gzip")
 	}
+	// The answer counts in the byte budget while it is written (the work
+	// is done: it is charged even beyond the budget, and holds off the next
+	// requests until a slow reader has it).
+	heldOf(c).grow(int64(len(body)), true)
 	c.Data(status, contentType, body)
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -168,7 +169,8 @@ func (e *matrixEnv) send(t *testing.T, way mWay, tok string, w mWrite) mOutcome 
 		if strings.Contains(way.name, "versioned") {
 			path = "/api/41/dataValueSets"
 		}
-		r, rid := e.do(tok, "POST", strings.TrimSuffix(e.c.base, "/fhir")+path, adxOf(t, w.body), "Content-Type", "application/adx+xml")
+		msg, query := adxOf(t, w.body)
+		r, rid := e.do(tok, "POST", strings.TrimSuffix(e.c.base, "/fhir")+path+query, msg, "Content-Type", "application/adx+xml")
 		return mOutcome{status: adxStatus(t, r), issues: string(r.body), requestID: rid}
 	case "validate":
 		vpath := path + "/$validate?mode=" + w.op
@@ -240,13 +242,17 @@ func validateStatus(t *testing.T, r response) int {
 // adxOf is a report of the matrix as the ADX message of one group that a
 // DHIS2-speaking sender would send for it: dataSet the Measure's
 // identifier, orgUnit the Location's identifier, the month, and the
-// group's population count.
-func adxOf(t *testing.T, body []byte) []byte {
+// group's population count. A subject named by a sender's code becomes
+// that orgUnit, with its system in orgUnitIdScheme=ATTRIBUTE:<system>.
+func adxOf(t *testing.T, body []byte) (msg []byte, query string) {
 	t.Helper()
 	var r struct {
-		Subject struct{ Reference string }
-		Period  struct{ Start string }
-		Group   []struct {
+		Subject struct {
+			Reference  string
+			Identifier struct{ System, Value string }
+		}
+		Period struct{ Start string }
+		Group  []struct {
 			Code       struct{ Coding []struct{ Code string } }
 			Population []struct{ Count int }
 		}
@@ -255,10 +261,13 @@ func adxOf(t *testing.T, body []byte) []byte {
 		t.Fatalf("not a report the ADX way can carry: %v", err)
 	}
 	org := map[string]string{"Location/HealthPost1": "HP-001", "Location/HealthPost2": "HP-002", "Location/HealthPost3": "HP-003"}[r.Subject.Reference]
+	if id := r.Subject.Identifier; id.Value != "" {
+		org, query = id.Value, "?orgUnitIdScheme=ATTRIBUTE:"+url.QueryEscape(id.System)
+	}
 	g := r.Group[0]
 	return []byte(fmt.Sprintf(`<?xml version="1.0" encoding="UTF-8"?><adx xmlns="urn:ihe:qrph:adx:2015" exported="2025-01-01T00:00:00Z">`+
 		`<group dataSet="madx-hiv-indicator-example" orgUnit=%q period="%s/P1M"><dataValue dataElement=%q value="%d"/></group></adx>`,
-		org, r.Period.Start, g.Code.Coding[0].Code, g.Population[0].Count))
+		org, r.Period.Start, g.Code.Coding[0].Code, g.Population[0].Count)), query
 }
 
 // adxStatus reads DHIS2's ImportSummary of a one-group message as the
@@ -564,6 +573,59 @@ func matrixRules() []mRule {
 				}
 				expectAudit(t, e, w, o)
 			}},
+		{name: "reporting schedule", na: onlyOps("create", "update"),
+			run: func(t *testing.T, e *matrixEnv, w mWay, cell string) {
+				m := 12*(2999-1991) + e.nextMonth() // a month of 2999, which has not started
+				o := e.send(t, w, e.hpA, mWrite{op: w.op, typ: "MeasureReport", id: "s-" + cell, body: w.body(t, report(t, "s-"+cell, "HealthPost1", m))})
+				expectStatus(t, "a report for a future period", o, http.StatusUnprocessableEntity)
+				if !strings.Contains(o.issues, "has not started yet") {
+					t.Errorf("the answer does not say the period has not started: %s", cut(o.issues))
+				}
+				if n := e.reportsAt(t, "HealthPost1", m); n != 0 {
+					t.Errorf("%d reports stored", n)
+				}
+				expectAudit(t, e, w, o)
+			}},
+		{name: "site codes", na: onlyOps("create", "update"),
+			run: func(t *testing.T, e *matrixEnv, w mWay, cell string) {
+				// A sender's own facility code, which the jurisdiction's
+				// ConceptMap maps to HealthPost1: resolved before rights, so
+				// facility A's token may send it and B's may not.
+				cm := testdata(t, "madx/sites/ConceptMap-emr-sites.json")
+				if r, _ := e.do(e.admin, "PUT", "/ConceptMap/emr-sites", cm); r.status >= 300 {
+					t.Fatalf("ConceptMap: %d %s", r.status, r)
+				}
+				coded := func(id, code string, m int) []byte {
+					return w.body(t, []byte(strings.Replace(string(report(t, id, "HealthPost1", m)), `"subject": {"reference":"Location/HealthPost1"}`,
+						`"subject": {"identifier":{"system":"http://emr.example.org/fhir/sid/facility","value":"`+code+`"}}`, 1)))
+				}
+				m := e.nextMonth()
+				o := e.send(t, w, e.hpB, mWrite{op: w.op, typ: "MeasureReport", id: "sb-" + cell, body: coded("sb-"+cell, "EMR-HP1", m)})
+				expectStatus(t, "facility B sending A's code", o, http.StatusForbidden)
+				expectAudit(t, e, w, o)
+				o = e.send(t, w, e.hpA, mWrite{op: w.op, typ: "MeasureReport", id: "sx-" + cell, body: coded("sx-"+cell, "EMR-NOPE", m)})
+				expectStatus(t, "an unmapped code", o, http.StatusUnprocessableEntity)
+				if !strings.Contains(o.issues, "EMR-NOPE") || !strings.Contains(o.issues, "http://emr.example.org/fhir/sid/facility") {
+					t.Errorf("the refusal names neither the code nor its system: %s", cut(o.issues))
+				}
+				expectAudit(t, e, w, o)
+				if n := e.reportsAt(t, "HealthPost1", m); n != 0 {
+					t.Errorf("%d reports stored for refused codes", n)
+				}
+				o = e.send(t, w, e.hpA, mWrite{op: w.op, typ: "MeasureReport", id: "sa-" + cell, body: coded("sa-"+cell, "EMR-HP1", m)})
+				expectStatus(t, "facility A sending its code", o, http.StatusOK, http.StatusCreated)
+				expectAudit(t, e, w, o)
+				if !w.stores() {
+					return
+				}
+				if n := e.reportsAt(t, "HealthPost1", m); n != 1 {
+					t.Fatalf("%d reports stored at Location/HealthPost1, want 1", n)
+				}
+				r, _ := e.do(e.admin, "GET", "/MeasureReport?subject=Location/HealthPost1&period=ge"+time.Date(1991, time.Month(m), 1, 0, 0, 0, 0, time.UTC).Format("2006-01-02"), nil)
+				if !strings.Contains(string(r.body), `"subject":{"identifier":{"system":"http://emr.example.org/fhir/sid/facility","value":"EMR-HP1"},"reference":"Location/HealthPost1"}`) {
+					t.Errorf("the stored report does not name the Location and keep the code: %s", cut(string(r.body)))
+				}
+			}},
 		{name: "validation against the Measure", na: onlyOps("create", "update"),
 			run: func(t *testing.T, e *matrixEnv, w mWay, cell string) {
 				m := e.nextMonth()
@@ -589,6 +651,11 @@ func TestRuleEntryPointMatrix(t *testing.T) {
 			hpA: k.token(k.claims("healthpost-1", "system/*.write system/MeasureReport.read", "Location/HealthPost1")),
 			hpB: k.token(k.claims("healthpost-2", "system/MeasureReport.write", "Location/HealthPost2"))}
 		loadDefinitionsAs(c, e.admin)
+		// A schedule that every 1991 report of the other rules fits (late,
+		// never closed), so that the schedule rule can be tried too.
+		if r, _ := e.do(e.admin, "PUT", "/Measure/madx-hiv-indicator-example", scheduled(t, "1990-01-01", 10, "")); r.status != http.StatusOK {
+			t.Fatalf("the scheduled Measure: %d %s", r.status, r)
+		}
 		for _, rule := range matrixRules() {
 			t.Run(rule.name, func(t *testing.T) {
 				for i, w := range e.ways {

@@ -21,6 +21,9 @@ const (
 	ctxRequestID       = "madx.requestID"
 	ctxClientRequestID = "madx.clientRequestID"
 	ctxCause           = "madx.cause"
+	// ctxClientAddr is the client's address (Security.clientAddress),
+	// found once per request and used wherever the server names the client.
+	ctxClientAddr = "madx.clientAddr"
 )
 
 // handle adapts a handlerFunc: it writes the answer in the negotiated
@@ -36,8 +39,8 @@ func (s *Server) handle(h handlerFunc) gin.HandlerFunc {
 	}
 }
 
-// write sends a successful answer, converting its JSON body when XML was
-// negotiated.
+// write sends a successful answer, converting its JSON body when XML (or,
+// for MeasureReports, ADX) was negotiated.
 func (s *Server) write(c *gin.Context, a *answer) {
 	for k, vs := range a.header {
 		for _, v := range vs {
@@ -56,6 +59,22 @@ func (s *Server) write(c *gin.Context, a *answer) {
 		return
 	}
 	f, pretty, err := responseFormat(c.Request)
+	if err == nil && f == formatADX {
+		adxAnswer, ok, aerr := s.asADX(c, a)
+		switch {
+		case aerr != nil:
+			s.fail(c, aerr)
+			return
+		case ok:
+			for _, l := range adxAnswer.header.Values("Link") {
+				c.Writer.Header().Add("Link", l)
+			}
+			s.send(c, adxAnswer.status, adxAnswer.contentType, adxAnswer.body)
+			return
+		}
+		// Not MeasureReports: among the FHIR formats the client accepts.
+		f, pretty, err = fhirFormat(c.Request)
+	}
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -112,7 +131,7 @@ func (s *Server) fail(c *gin.Context, err error) {
 		c.Data(http.StatusInternalServerError, "text/plain; charset=utf-8", []byte("cannot render OperationOutcome\n"))
 		return
 	}
-	f, pretty, nerr := responseFormat(c.Request)
+	f, pretty, nerr := fhirFormat(c.Request)
 	if nerr != nil {
 		f, pretty = formatJSON, false
 	}
@@ -183,6 +202,8 @@ func (s *Server) requestLog(c *gin.Context) {
 	id := s.opts.NewID()
 	c.Set(ctxRequestID, id)
 	c.Header("X-Request-Id", id)
+	addr := s.opts.Security.clientAddress(c.Request)
+	c.Set(ctxClientAddr, addr)
 	client := clientRequestID(c.GetHeader("X-Request-Id"))
 	if client != "" {
 		c.Set(ctxClientRequestID, client)
@@ -193,7 +214,7 @@ func (s *Server) requestLog(c *gin.Context) {
 	if c.Writer.Status() >= 500 {
 		ev = s.log.Error()
 	}
-	ev = ev.Str("request_id", id).Str("client_request_id", client).Str("method", c.Request.Method).Str("path", c.Request.URL.Path).
+	ev = ev.Str("request_id", id).Str("client_request_id", client).Str("client", addr).Str("method", c.Request.Method).Str("path", c.Request.URL.Path).
 		Int("status", c.Writer.Status()).Dur("duration", time.Since(start)).Int("bytes", c.Writer.Size())
 	if cause, ok := c.Get(ctxCause); ok {
 		ev = ev.AnErr("cause", cause.(error))

@@ -4,8 +4,8 @@ import (
 	"context"
 	"crypto/x509"
 	"fmt"
-	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -36,6 +36,16 @@ type Security struct {
 	// address when anonymous) has in flight: 429 beyond it. 32 when zero;
 	// negative for no cap.
 	MaxConcurrentPerClient int
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For or
+	// Forwarded header names the client (clientAddress); from any other
+	// peer those headers are ignored. Empty: the peer is the client.
+	TrustedProxies []netip.Prefix
+	// MaxBytesInFlight is the server-wide budget of bytes in flight:
+	// request bodies from admission until their answer is written, and the
+	// answers while they are written; a body that does not fit gets 503
+	// with Retry-After. DefaultMaxBytesInFlight when zero; negative
+	// for no budget. It must be at least Options.MaxBody.
+	MaxBytesInFlight int64
 	// AuditRetention is how long AuditEvents are kept; forever when zero.
 	AuditRetention time.Duration
 	// Description is the CapabilityStatement's rest.security.description.
@@ -77,19 +87,34 @@ func (s *Server) guarded(c *gin.Context, typ string, in conformance.Interaction,
 	if err != nil {
 		return nil, err
 	}
-	if _, replay := jobOf(c.Request.Context()); !replay {
+	_, replay := jobOf(c.Request.Context())
+	if !replay {
+		// The slot is held until the answer is written (holdUntilWritten):
+		// a client that does not read its answer still has it in flight.
 		release, err := s.limiter.acquire(s.clientKey(c, p))
 		if err != nil {
 			c.Header("Retry-After", "1")
 			return nil, err
 		}
-		defer release()
+		heldOf(c).slot = release
 	}
 	if typ != "" {
 		if perm, ok := interactionPerm(in); ok {
 			if err := s.authorizeType(c, p, typ, perm); err != nil {
 				return nil, err
 			}
+		}
+	}
+	// Before the budget, which would charge it, and before any read, which
+	// would send 100 Continue (connguard.go).
+	if err := s.checkContentLength(c); err != nil {
+		return nil, err
+	}
+	if !replay && p.Kind != "internal" {
+		// Replays were admitted when they were accepted; madx's own loader
+		// sends its own files.
+		if err := s.admitBody(c); err != nil {
+			return nil, err
 		}
 	}
 	c.Request = c.Request.WithContext(auth.NewContext(c.Request.Context(), p))
@@ -208,20 +233,14 @@ func (s *Server) securityDescription() string {
 }
 
 // clientKey identifies a client for the concurrency cap: its principal
-// when it authenticated, its address otherwise.
+// when it authenticated, so that the clients behind one proxy or NAT each
+// have their own; its address (clientAddress: behind a trusted proxy, the
+// address the proxy names) otherwise.
 func (s *Server) clientKey(c *gin.Context, p auth.Principal) string {
 	if p.Kind == "jwt" || p.Kind == "certificate" {
 		return p.Name()
 	}
-	return "addr:" + remoteHost(c.Request)
-}
-
-func remoteHost(r *http.Request) string {
-	h, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return h
+	return "addr:" + c.GetString(ctxClientAddr)
 }
 
 // limiter caps concurrent requests per client.

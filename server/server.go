@@ -68,6 +68,7 @@ type Server struct {
 	pipe    *pipeline.Pipeline
 	async   *asyncQueue
 	limiter *limiter
+	budget  *budget
 	gzip    gzipPool
 }
 
@@ -125,9 +126,13 @@ func New(opts Options) (*Server, error) {
 	s.opts.AsyncRetention = opts.AsyncRetention
 	s.async = &asyncQueue{ch: make(chan string, 1024)}
 	s.limiter = newLimiter(opts.Security.MaxConcurrentPerClient)
+	s.budget = newBudget(opts.Security.MaxBytesInFlight, opts.MaxBody)
+	if s.budget.max >= 0 && s.budget.max < opts.MaxBody {
+		return nil, fmt.Errorf("server: the bytes-in-flight budget (%d) is smaller than the largest body (%d): such a body could never be served", s.budget.max, opts.MaxBody)
+	}
 	s.pipe = pipeline.New(pipeline.Options{Store: opts.Store, Decode: opts.JSON.Decode,
 		Encode: func(m proto.Message) ([]byte, error) { return opts.JSON.Encode(m, false) },
-		Served: servedTypes(), Validation: opts.Validation, Secured: opts.Security.enabled(), NewID: opts.NewID})
+		Served: servedTypes(), Validation: opts.Validation, Secured: opts.Security.enabled(), NewID: opts.NewID, Now: opts.Now})
 	s.engine = s.routes()
 	return s, nil
 }
@@ -176,7 +181,7 @@ func (s *Server) routes() *gin.Engine {
 	e.RedirectTrailingSlash = false
 	e.RedirectFixedPath = false
 	e.ContextWithFallback = true
-	e.Use(s.requestLog, s.connGuard, s.recover)
+	e.Use(s.requestLog, s.connGuard, s.holdUntilWritten, s.recover)
 	e.NoRoute(s.handle(s.unrouted(s.noRoute)))
 	e.NoMethod(s.handle(s.unrouted(s.noMethod)))
 	e.GET("/healthz", s.healthz)

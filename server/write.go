@@ -37,7 +37,7 @@ func readBody(c *gin.Context) ([]byte, error) {
 	var answered *oo.Error
 	switch {
 	case errors.As(err, &answered):
-		return nil, answered // the body's reader said why (connguard.go: too slow)
+		return nil, answered // the body's reader said why: too slow (connguard.go), the byte budget spent (budgetedBody)
 	case errors.As(err, &mbe):
 		return nil, oo.Errorf(http.StatusRequestEntityTooLarge, oo.TooLong, "",
 			"The request body is larger than this server accepts (%d bytes); split the submission, e.g. into several Bundles.", mbe.Limit)

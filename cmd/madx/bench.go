@@ -48,7 +48,7 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.base, "base", "", "FHIR base URL of the server to load (loopback unless --allow-remote)")
 	fs.StringVar(&c.token, "token", getenv("MADX_TOKEN"), "bearer token to send (MADX_TOKEN)")
-	fs.StringVar(&c.phases, "phases", "put,bundle,read", "comma-separated phases to run in order: put (single PUTs), bundle (collection Bundles), adx (ADX messages of --bundle-size groups to /api/dataValueSets), read (GET Measure and reports)")
+	fs.StringVar(&c.phases, "phases", "put,bundle,read", "comma-separated phases to run in order: put (single PUTs), bundle (collection Bundles), adx (ADX messages of --bundle-size groups to /api/dataValueSets), read (GET Measure and reports), unread (--concurrency connections each send one invalid Bundle of --bundle-size reports and read nothing for --duration)")
 	fs.IntVar(&c.concurrency, "concurrency", 8, "concurrent requests")
 	fs.IntVar(&c.bundleSize, "bundle-size", 100, "reports per collection Bundle")
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "how long each phase runs (ignored with --count)")
@@ -73,8 +73,8 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("%w: --concurrency, --bundle-size, --facilities and one of --count/--duration must be positive", errUsage)
 	}
 	for _, p := range strings.Split(c.phases, ",") {
-		if p != "put" && p != "bundle" && p != "adx" && p != "read" {
-			return fmt.Errorf("%w: unknown phase %q (put, bundle, adx, read)", errUsage, p)
+		if p != "put" && p != "bundle" && p != "adx" && p != "read" && p != "unread" {
+			return fmt.Errorf("%w: unknown phase %q (put, bundle, adx, read, unread)", errUsage, p)
 		}
 	}
 	fx := kit.Fixtures()
@@ -236,7 +236,7 @@ func (b *bencher) postBundle(ctx context.Context, body []byte) error {
 // or the request budget is spent.
 func (b *bencher) run(ctx context.Context, name string) *phaseStats {
 	label := fmt.Sprintf("%s c=%d", name, b.cfg.concurrency)
-	if name == "bundle" || name == "adx" {
+	if name == "bundle" || name == "adx" || name == "unread" {
 		label = fmt.Sprintf("%s n=%d c=%d", name, b.cfg.bundleSize, b.cfg.concurrency)
 	}
 	p := newPhase(label)
@@ -252,8 +252,13 @@ func (b *bencher) run(ctx context.Context, name string) *phaseStats {
 	go sampleRSS(b.cfg.pid, p, stop)
 	serverCPU, benchCPU := procCPU(b.cfg.pid), procCPU(os.Getpid())
 	start := time.Now()
+	workers := b.cfg.concurrency
+	if name == "unread" {
+		b.unread(ctx, p) // its connections are the workers
+		workers = 0
+	}
 	var wg sync.WaitGroup
-	for w := range b.cfg.concurrency {
+	for w := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

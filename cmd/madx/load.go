@@ -54,13 +54,13 @@ type item struct {
 // loadOrder puts what others depend on first: code systems before the value
 // sets that include them, organizations before their locations, all
 // terminology before the measures that name it.
-var loadOrder = []string{"CodeSystem", "ValueSet", "Organization", "Location", "Measure"}
+var loadOrder = []string{"CodeSystem", "ValueSet", "Organization", "Location", "ConceptMap", "Measure"}
 
 func (l *loader) loadPaths(ctx context.Context, paths []string) error {
 	var items []item
 	var failed int
 	for _, p := range paths {
-		files, err := jsonFiles(p)
+		files, err := definitionFiles(p)
 		if err != nil {
 			return err
 		}
@@ -100,9 +100,9 @@ func rank(typ string) int {
 	return len(loadOrder)
 }
 
-// jsonFiles lists the .json files at p (a file, or a directory walked in
-// name order).
-func jsonFiles(p string) ([]string, error) {
+// definitionFiles lists the .json files, and the site map .csv files (see
+// siteMapItem), at p (a file, or a directory walked in name order).
+func definitionFiles(p string) ([]string, error) {
 	st, err := os.Stat(p)
 	if err != nil {
 		return nil, err
@@ -115,7 +115,7 @@ func jsonFiles(p string) ([]string, error) {
 		if err != nil {
 			return err
 		}
-		if !d.IsDir() && strings.EqualFold(filepath.Ext(path), ".json") {
+		if ext := filepath.Ext(path); !d.IsDir() && (strings.EqualFold(ext, ".json") || strings.EqualFold(ext, ".csv")) {
 			out = append(out, path)
 		}
 		return nil
@@ -125,6 +125,9 @@ func jsonFiles(p string) ([]string, error) {
 
 // readItems reads a resource, or the resources of a Bundle's entries.
 func readItems(file string) ([]item, error) {
+	if strings.EqualFold(filepath.Ext(file), ".csv") {
+		return siteMapItems(file)
+	}
 	b, err := os.ReadFile(file)
 	if err != nil {
 		return nil, err

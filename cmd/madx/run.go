@@ -16,6 +16,9 @@ Usage:
                               Organization; files, directories or Bundles) into the store
   madx validate [flags] FILE... check reports or definitions as the server would, storing
                               nothing (--definitions DIR: offline, against those definitions)
+  madx adx to-fhir|from-fhir --definitions DIR FILE
+                              convert ADX to a Bundle of MeasureReports or back, offline,
+                              with the server's own mapping and errors
   madx conformance --base URL run the IHE mADX conformance kit against any FHIR server
   madx bench --base URL       load-test a FHIR server with generated mADX reports (loopback)
   madx token [flags]          mint a signed development token (scopes, facilities)
@@ -52,6 +55,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return load(ctx, args[1:], getenv, stdout, stderr)
 	case "validate":
 		return validateCmd(ctx, args[1:], getenv, stdout, stderr)
+	case "adx":
+		return adxCmd(ctx, args[1:], getenv, stdout, stderr)
 	case "conformance":
 		return conformanceCmd(ctx, args[1:], getenv, stdout, stderr)
 	case "bench":

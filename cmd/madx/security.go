@@ -35,6 +35,8 @@ type securityConfig struct {
 	allowAnonymous bool
 	headerTimeout  time.Duration
 	maxConcurrent  int
+	trustedProxies string
+	maxInFlight    int64
 	auditRetention time.Duration
 }
 
@@ -51,6 +53,8 @@ func (c *securityConfig) register(fs *flag.FlagSet, getenv func(string) string) 
 	fs.BoolVar(&c.allowAnonymous, "allow-anonymous", getenv("MADX_ALLOW_ANONYMOUS") == "true", "serve without authentication on a non-loopback address (MADX_ALLOW_ANONYMOUS=true)")
 	fs.DurationVar(&c.headerTimeout, "header-timeout", 10*time.Second, "time a client has to send its request headers (slowloris)")
 	fs.IntVar(&c.maxConcurrent, "max-concurrent-per-client", int(envInt(getenv, "MADX_MAX_CONCURRENT_PER_CLIENT", server.DefaultMaxConcurrentPerClient)), "requests one client may have in flight; 429 beyond (MADX_MAX_CONCURRENT_PER_CLIENT)")
+	fs.StringVar(&c.trustedProxies, "trusted-proxies", getenv("MADX_TRUSTED_PROXIES"), "comma-separated addresses and CIDR prefixes of reverse proxies whose X-Forwarded-For / Forwarded names the client; from other peers those headers are ignored (MADX_TRUSTED_PROXIES)")
+	fs.Int64Var(&c.maxInFlight, "max-bytes-in-flight", envInt(getenv, "MADX_MAX_BYTES_IN_FLIGHT", 0), "request and answer bytes the server holds at once, server-wide; 503 with Retry-After beyond; 0: 128 MiB, or --max-body when larger; at least --max-body; -1 for no budget (MADX_MAX_BYTES_IN_FLIGHT)")
 	retention, err := time.ParseDuration(envOr(getenv, "MADX_AUDIT_RETENTION", "0s"))
 	if err != nil {
 		retention = 0
@@ -128,7 +132,12 @@ func (c *securityConfig) verifier() (*auth.Verifier, error) {
 // Content Creators) unless --allow-anonymous says so, which is then logged
 // at every start.
 func (c *securityConfig) options(addr string, log zerolog.Logger) (server.Security, error) {
-	sec := server.Security{MaxConcurrentPerClient: c.maxConcurrent, AuditRetention: c.auditRetention}
+	sec := server.Security{MaxConcurrentPerClient: c.maxConcurrent, MaxBytesInFlight: c.maxInFlight, AuditRetention: c.auditRetention}
+	proxies, err := server.ParseTrustedProxies(c.trustedProxies)
+	if err != nil {
+		return sec, fmt.Errorf("%w: --trusted-proxies: %v", errUsage, err)
+	}
+	sec.TrustedProxies = proxies
 	v, err := c.verifier()
 	if err != nil {
 		return sec, err

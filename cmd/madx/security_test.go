@@ -245,3 +245,29 @@ func TestSlowHeadersAreCutOff(t *testing.T) {
 		t.Fatal("the slow client was never cut off")
 	}
 }
+
+// TestTrustedProxiesAndBudgetFlags: MADX_TRUSTED_PROXIES makes the server
+// name the client a local proxy forwards for; bad values stop the start.
+func TestTrustedProxiesAndBudgetFlags(t *testing.T) {
+	base, logs := startServeWith(t, map[string]string{"MADX_TRUSTED_PROXIES": "127.0.0.1, 10.0.0.0/8"})
+	req, _ := http.NewRequest(http.MethodGet, base+"/MeasureReport/none", nil)
+	req.Header.Set("X-Forwarded-For", "203.0.113.1, 198.51.100.5")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if !strings.Contains(logs.String(), `"client":"198.51.100.5"`) {
+		t.Errorf("the request log does not name the forwarded client 198.51.100.5:\n%s", logs.String())
+	}
+	for _, args := range [][]string{
+		{"--trusted-proxies", "10.0.0.0/8,proxy.example.org"},
+		{"--max-body", "1000", "--max-bytes-in-flight", "999"},
+	} {
+		err := run(context.Background(), append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", t.TempDir()}, args...),
+			func(string) string { return "" }, io.Discard, io.Discard)
+		if err == nil {
+			t.Errorf("serve %v started", args)
+		}
+	}
+}

@@ -18,7 +18,7 @@ import (
 // tokens come from the jurisdiction's authorization server.
 func token(_ context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var c securityConfig
-	var signingKey, kid, sub string
+	var signingKey, kid, sub, siteSystem string
 	var scopes, subjects stringList
 	var ttl time.Duration
 	fs := flag.NewFlagSet("madx token", flag.ContinueOnError)
@@ -29,6 +29,7 @@ func token(_ context.Context, args []string, getenv func(string) string, stdout,
 	fs.StringVar(&sub, "sub", "dev-client", "the client the token names (sub)")
 	fs.Var(&scopes, "scope", "a SMART scope such as system/MeasureReport.write; repeatable, or space-separated")
 	fs.Var(&subjects, "subject", "a facility the client may report for: Location/<id>, Organization/<id>, system|value or *; repeatable")
+	fs.StringVar(&siteSystem, "site-system", "", "the identifier system of the client's own facility codes (madx_site_system): its ADX orgUnits are codes of that system, mapped by the site maps")
 	fs.DurationVar(&ttl, "ttl", time.Hour, "lifetime")
 	if err := fs.Parse(args); err != nil {
 		return usageError(err)
@@ -58,7 +59,7 @@ func token(_ context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	tok, err := auth.Mint(key, auth.TokenRequest{Issuer: c.issuer, Audience: c.audience, Subject: sub,
-		Scopes: strings.Fields(strings.Join(scopes, " ")), Subjects: subjects, IssuedAt: time.Now(), TTL: ttl})
+		Scopes: strings.Fields(strings.Join(scopes, " ")), Subjects: subjects, SiteSystem: siteSystem, IssuedAt: time.Now(), TTL: ttl})
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}

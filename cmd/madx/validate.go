@@ -13,7 +13,6 @@ import (
 	"strings"
 
 	"github.com/madx-project/madx/conformance"
-	"github.com/madx-project/madx/store"
 	"github.com/madx-project/madx/store/sqlite"
 )
 
@@ -40,34 +39,55 @@ func validateCmd(ctx context.Context, args []string, getenv func(string) string,
 	if defsDir != "" && t.server != "" {
 		return fmt.Errorf("%w: --definitions validates offline; --server uses the definitions of that server: give one of them", errUsage)
 	}
-	var st store.Store
+	snd := sender{token: t.token, out: stdout}
+	var done func()
+	var err error
 	if defsDir != "" {
-		dir, err := os.MkdirTemp("", "madx-validate-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
-		if st, err = sqlite.Open(ctx, sqlite.Options{Dir: dir}); err != nil {
-			return fmt.Errorf("open a temporary store: %w", err)
-		}
-		defer st.Close()
+		snd, done, err = offline(ctx, defsDir, t.logLevel, stderr)
+		snd.out = stdout
+	} else {
+		snd.client, snd.base, done, err = t.connect(ctx, nil, stderr)
 	}
-	client, base, done, err := t.connect(ctx, st, stderr)
 	if err != nil {
 		return err
 	}
 	defer done()
-	if st != nil {
-		// The definitions' own problems are the loader's to tell.
-		l := &loader{sender{client: client, base: base, out: io.Discard}}
-		if err := l.loadPaths(ctx, []string{defsDir}); err != nil {
-			l.out = stderr
-			_ = l.loadPaths(ctx, []string{defsDir})
-			return fmt.Errorf("--definitions %s: %w", defsDir, err)
-		}
-	}
-	v := &validator{sender{client: client, base: base, token: t.token, out: stdout}}
+	v := &validator{snd}
 	return v.validatePaths(ctx, fset.Args())
+}
+
+// offline is the server of --definitions DIR: embedded in process over a
+// temporary store that holds those definitions, loaded as madx load loads
+// them (their own problems are the loader's to tell, on stderr). done
+// closes the store and removes it.
+func offline(ctx context.Context, defsDir, logLevel string, stderr io.Writer) (sender, func(), error) {
+	dir, err := os.MkdirTemp("", "madx-offline-")
+	if err != nil {
+		return sender{}, nil, err
+	}
+	st, err := sqlite.Open(ctx, sqlite.Options{Dir: dir})
+	if err != nil {
+		os.RemoveAll(dir)
+		return sender{}, nil, fmt.Errorf("open a temporary store: %w", err)
+	}
+	t := target{logLevel: logLevel}
+	client, base, _, err := t.connect(ctx, st, stderr)
+	done := func() {
+		st.Close()
+		os.RemoveAll(dir)
+	}
+	if err != nil {
+		done()
+		return sender{}, nil, err
+	}
+	l := &loader{sender{client: client, base: base, out: io.Discard}}
+	if err := l.loadPaths(ctx, []string{defsDir}); err != nil {
+		l.out = stderr
+		_ = l.loadPaths(ctx, []string{defsDir})
+		done()
+		return sender{}, nil, fmt.Errorf("--definitions %s: %w", defsDir, err)
+	}
+	return sender{client: client, base: base}, done, nil
 }
 
 // validator sends resources to a server's $validate.

@@ -37,12 +37,19 @@ type Format int
 const (
 	FormatJSON Format = iota
 	FormatXML
+	// FormatADX is IHE ADX: not a FHIR format, so only ResponseFormat
+	// gives it, and only MeasureReports (one, or a search's) can be
+	// written in it; any other answer is negotiated again by FHIRFormat.
+	FormatADX
 )
 
-// MediaType is the FHIR media type of f.
+// MediaType is the media type of f.
 func (f Format) MediaType() string {
-	if f == FormatXML {
+	switch f {
+	case FormatXML:
 		return conformance.MediaFHIRXML
+	case FormatADX:
+		return conformance.MediaADX
 	}
 	return conformance.MediaFHIRJSON
 }
@@ -104,9 +111,21 @@ func RequestFormat(contentType string, body []byte) (Format, error) {
 
 // ResponseFormat negotiates the answer's format and whether to indent it:
 // _format overrides Accept (FHIR R4 http.html#mime); the default is JSON.
-// Nothing acceptable is a 406 *operationoutcome.Error, returned with JSON
-// so that the error itself can still be written.
-func ResponseFormat(r *http.Request) (Format, bool, error) {
+// It gives FormatADX when ADX is asked for (_format=adx, or an Accept
+// that ranks application/adx+xml first). Nothing acceptable is a 406
+// *operationoutcome.Error, returned with JSON so that the error itself can
+// still be written.
+func ResponseFormat(r *http.Request) (Format, bool, error) { return responseFormat(r, true) }
+
+// FHIRFormat is ResponseFormat among the FHIR formats only: for an answer
+// ADX cannot hold (anything but MeasureReports) and for errors. ADX alone
+// asked for is then a 406.
+func FHIRFormat(r *http.Request) (Format, bool, error) { return responseFormat(r, false) }
+
+// notAcceptable names what can be asked for instead.
+const notAcceptable = "; use %s or %s (or %s, for MeasureReport read and search only)."
+
+func responseFormat(r *http.Request, withADX bool) (Format, bool, error) {
 	pretty := r.URL.Query().Get("_pretty") == "true"
 	if f := r.URL.Query().Get("_format"); f != "" {
 		// An unescaped '+' in the query string arrives as a space
@@ -118,14 +137,18 @@ func ResponseFormat(r *http.Request) (Format, bool, error) {
 			return FormatJSON, pretty, nil
 		case "xml", conformance.MediaFHIRXML, conformance.MediaXML, conformance.MediaTextXML, "application/xml+fhir":
 			return FormatXML, pretty, nil
+		case "adx", conformance.MediaADX, "application/xml+adx":
+			if withADX {
+				return FormatADX, pretty, nil
+			}
 		}
 		return FormatJSON, pretty, oo.Errorf(http.StatusNotAcceptable, oo.NotSupported, "",
-			"_format=%s is not supported; use json, xml, %s or %s.", f, conformance.MediaFHIRJSON, conformance.MediaFHIRXML)
+			"_format=%s is not supported here"+notAcceptable, f, conformance.MediaFHIRJSON, conformance.MediaFHIRXML, conformance.MediaADX)
 	}
-	f, ok := NegotiateAccept(r.Header.Values("Accept"))
+	f, ok := negotiate(r.Header.Values("Accept"), withADX)
 	if !ok {
 		return FormatJSON, pretty, oo.Errorf(http.StatusNotAcceptable, oo.NotSupported, "",
-			"Accept %q names no format madx produces; accept %s or %s.", strings.Join(r.Header.Values("Accept"), ", "), conformance.MediaFHIRJSON, conformance.MediaFHIRXML)
+			"Accept %q names no format madx produces for this answer"+notAcceptable, strings.Join(r.Header.Values("Accept"), ", "), conformance.MediaFHIRJSON, conformance.MediaFHIRXML, conformance.MediaADX)
 	}
 	return f, pretty, nil
 }
@@ -133,7 +156,9 @@ func ResponseFormat(r *http.Request) (Format, bool, error) {
 // NegotiateAccept picks the best of JSON and XML by quality value; ties go
 // to the earlier entry, and JSON wins when nothing is said. ok is false
 // when the values name neither.
-func NegotiateAccept(values []string) (f Format, ok bool) {
+func NegotiateAccept(values []string) (f Format, ok bool) { return negotiate(values, false) }
+
+func negotiate(values []string, withADX bool) (f Format, ok bool) {
 	if len(values) == 0 {
 		return FormatJSON, true
 	}
@@ -156,6 +181,11 @@ func NegotiateAccept(values []string) (f Format, ok bool) {
 				f = FormatJSON
 			case conformance.MediaFHIRXML, conformance.MediaXML, conformance.MediaTextXML, "application/xml+fhir", "text/*":
 				f = FormatXML
+			case conformance.MediaADX, "application/xml+adx":
+				if !withADX {
+					continue
+				}
+				f = FormatADX
 			default:
 				continue
 			}

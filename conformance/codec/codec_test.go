@@ -56,6 +56,9 @@ func TestResponseFormat(t *testing.T) {
 		{"_format with a space for +", "_format=application/fhir+xml", "", FormatXML, false, 0},
 		{"html only", "", "text/html", FormatJSON, false, http.StatusNotAcceptable},
 		{"bad _format", "_format=yaml", "", FormatJSON, false, http.StatusNotAcceptable},
+		{"accept adx", "", "application/fhir+json;q=0.5, application/adx+xml", FormatADX, false, 0},
+		{"_format=adx", "_format=adx", "application/fhir+json", FormatADX, false, 0},
+		{"DHIS2's spelling", "", "application/xml+adx", FormatADX, false, 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -72,6 +75,10 @@ func TestResponseFormat(t *testing.T) {
 			}
 			if got.ContentType() != got.MediaType()+"; charset=utf-8" {
 				t.Errorf("ContentType %q", got.ContentType())
+			}
+			// Among the FHIR formats, ADX is never chosen.
+			if f, _, _ := FHIRFormat(r); f == FormatADX {
+				t.Errorf("FHIRFormat gave ADX")
 			}
 		})
 	}

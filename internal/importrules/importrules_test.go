@@ -139,7 +139,7 @@ func importChain(imports map[string][]string, root, lib string) []string {
 // types (issue 11).
 func TestNoTestingPackagesInProductionCode(t *testing.T) {
 	// Test helpers: imported by tests and benchmarks only.
-	testHelpers := []string{module + "/store/storetest", module + "/store/mongotest", module + "/internal/cputime"}
+	testHelpers := []string{module + "/store/storetest", module + "/store/mongotest", module + "/internal/cputime", module + "/internal/adxlint"}
 	for _, p := range goList(t, module+"/...") {
 		for _, imp := range p.Imports {
 			if (imp == "net/http/httptest" || imp == "testing") && !slices.Contains(testHelpers, p.ImportPath) {

@@ -14,6 +14,9 @@ type CertRule struct {
 	Subject  string   `json:"subject"`
 	Scope    string   `json:"scope"`
 	Subjects []string `json:"madx_subjects"`
+	// SiteSystem is the identifier system of the sender's facility codes,
+	// as the madx_site_system claim of a token.
+	SiteSystem string `json:"madx_site_system,omitempty"`
 }
 
 // CertMap turns verified client certificates into principals, so a
@@ -67,5 +70,5 @@ func (m *CertMap) Principal(cert *x509.Certificate) (Principal, bool) {
 	if !ok {
 		return Principal{}, false
 	}
-	return Principal{Kind: "certificate", Subject: dn, Scopes: strings.Fields(r.Scope), Rights: r.Subjects}, true
+	return Principal{Kind: "certificate", Subject: dn, Scopes: strings.Fields(r.Scope), Rights: r.Subjects, SiteSystem: r.SiteSystem}, true
 }

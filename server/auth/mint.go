@@ -68,8 +68,10 @@ type TokenRequest struct {
 	Scopes                    []string
 	// Subjects become the madx_subjects claim.
 	Subjects []string
-	IssuedAt time.Time
-	TTL      time.Duration
+	// SiteSystem becomes the madx_site_system claim.
+	SiteSystem string
+	IssuedAt   time.Time
+	TTL        time.Duration
 }
 
 // Mint signs a token for development and tests; production tokens come
@@ -80,7 +82,7 @@ func Mint(k SigningKey, r TokenRequest) (string, error) {
 	}
 	c := claims{RegisteredClaims: jwt.RegisteredClaims{Issuer: r.Issuer, Subject: r.Subject, Audience: jwt.ClaimStrings{r.Audience},
 		IssuedAt: jwt.NewNumericDate(r.IssuedAt), NotBefore: jwt.NewNumericDate(r.IssuedAt), ExpiresAt: jwt.NewNumericDate(r.IssuedAt.Add(r.TTL))},
-		Scope: strings.Join(r.Scopes, " "), ClientID: r.Subject, Subjects: r.Subjects}
+		Scope: strings.Join(r.Scopes, " "), ClientID: r.Subject, Subjects: r.Subjects, SiteSystem: r.SiteSystem}
 	t := jwt.NewWithClaims(jwt.GetSigningMethod(k.Alg), c)
 	if k.ID != "" {
 		t.Header["kid"] = k.ID

@@ -49,6 +49,12 @@ type Principal struct {
 	// "Location/<id>", "Organization/<id>" (every Location it manages,
 	// through partOf chains), "system|value" identifiers of either, or "*".
 	Rights []string `json:"rights,omitempty"`
+	// SiteSystem is the identifier system of the sender's own facility
+	// codes (claim madx_site_system): an ADX orgUnit it sends is a code of
+	// that system, mapped to the jurisdiction's Locations by the site maps
+	// (docs/adx.md, Site codes). Empty: orgUnit is a Location identifier
+	// value in any system.
+	SiteSystem string `json:"site_system,omitempty"`
 	// Unrestricted is true when authentication is off or for madx itself:
 	// every scope and every facility.
 	Unrestricted bool `json:"unrestricted,omitempty"`

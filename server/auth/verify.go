@@ -88,6 +88,8 @@ type claims struct {
 	Scope    string   `json:"scope,omitempty"`
 	ClientID string   `json:"client_id,omitempty"`
 	Subjects []string `json:"madx_subjects,omitempty"`
+	// SiteSystem is the identifier system of the sender's facility codes.
+	SiteSystem string `json:"madx_site_system,omitempty"`
 }
 
 // errUnknownKid and errCritical are returned by the key lookup, so the
@@ -140,7 +142,7 @@ func (v *Verifier) Verify(ctx context.Context, bearer string) (Principal, error)
 		return Principal{}, unauthorized(nil, "The bearer token was refused: it has no sub claim.")
 	}
 	return Principal{Kind: "jwt", Subject: c.Subject, Issuer: c.Issuer, ClientID: c.ClientID,
-		Scopes: strings.Fields(c.Scope), Rights: c.Subjects}, nil
+		Scopes: strings.Fields(c.Scope), Rights: c.Subjects, SiteSystem: c.SiteSystem}, nil
 }
 
 // key picks the verification key by algorithm first, then kid, so a token

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	cmpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/concept_map_go_proto"
 	locpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/location_go_proto"
 	mpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/measure_go_proto"
 	orgpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/organization_go_proto"
@@ -20,7 +21,7 @@ import (
 // Stamps of these types invalidate compiled Measures and the Registry.
 var (
 	definitionStampTypes = []string{"Measure", "ValueSet", "CodeSystem"}
-	registryStampTypes   = []string{"Location", "Organization"}
+	registryStampTypes   = []string{"Location", "Organization", "ConceptMap"} // ConceptMaps: the site maps
 	allStampTypes        = append(append([]string{}, definitionStampTypes...), registryStampTypes...)
 )
 
@@ -42,7 +43,7 @@ type definitions struct {
 	graph    *facilityGraph // submitter rights, from the same Locations and Organizations
 	locs     []*locpb.Location
 	measures []*mpb.Measure // every stored Measure, for Catalog; nil until asked for, reset with compiled
-	allStamp int64          // the stamp of all five types at which both above are current
+	allStamp int64          // the stamp of all the types at which both above are current
 }
 
 type compiledMeasure struct {
@@ -65,7 +66,7 @@ type snapshot struct {
 }
 
 // snapshot refreshes the stamps and returns the current view. One query
-// per request: the stamp of all five types together changes whenever
+// per request: the stamp of all the types together changes whenever
 // either group's does, and only then are the two groups asked apart, to
 // drop just the stale one (a new Location must not recompile Measures, nor
 // a new ValueSet reload thousands of facilities).
@@ -116,9 +117,10 @@ func (d *definitions) snapshot(ctx context.Context) (*snapshot, error) {
 	return &snapshot{d: d, defStamp: defStamp, registry: reg, graph: graph, locs: locs}, nil
 }
 
-// loadRegistry reads every Location and Organization. A jurisdiction has
-// thousands, not millions, of facilities: holding them is cheaper than a
-// query per report.
+// loadRegistry reads every Location and Organization, and the ConceptMaps
+// that map senders' facility codes to them (docs/validation.md, Site
+// codes). A jurisdiction has thousands, not millions, of facilities:
+// holding them is cheaper than a query per report.
 func (d *definitions) loadRegistry(ctx context.Context) (*measures.Registry, *facilityGraph, []*locpb.Location, error) {
 	var locs []*locpb.Location
 	var orgs []*orgpb.Organization
@@ -148,7 +150,21 @@ func (d *definitions) loadRegistry(ctx context.Context) (*measures.Registry, *fa
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	return measures.NewRegistry(locs, orgs), newFacilityGraph(locs, orgs), locs, nil
+	var maps []*cmpb.ConceptMap
+	err = d.st.List(ctx, "ConceptMap", func(r store.Resource) error {
+		m, err := d.decode(r.Body)
+		if err != nil {
+			return fmt.Errorf("decode stored ConceptMap/%s: %w", r.ID, err)
+		}
+		if cm, ok := m.(*cmpb.ConceptMap); ok {
+			maps = append(maps, cm)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return measures.NewRegistry(locs, orgs, maps), newFacilityGraph(locs, orgs), locs, nil
 }
 
 // measure returns the compiled Measure a report's canonical names, or a

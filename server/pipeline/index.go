@@ -8,6 +8,7 @@ import (
 
 	dpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
 	cspb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/code_system_go_proto"
+	cmpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/concept_map_go_proto"
 	locpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/location_go_proto"
 	mpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/measure_go_proto"
 	mrpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/measure_report_go_proto"
@@ -17,6 +18,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/madx-project/madx/internal/fhirtime"
+	"github.com/madx-project/madx/measures"
 	"github.com/madx-project/madx/store"
 )
 
@@ -37,6 +39,9 @@ func ExtractIndex(res proto.Message) store.Index {
 	case *cspb.CodeSystem:
 		x.URL, x.Version, x.Status = r.GetUrl().GetValue(), r.GetVersion().GetValue(), EnumCode(r.GetStatus())
 		x.Tokens = appendString(x.Tokens, "name", r.GetName().GetValue())
+	case *cmpb.ConceptMap:
+		x.URL, x.Version, x.Status = r.GetUrl().GetValue(), r.GetVersion().GetValue(), EnumCode(r.GetStatus())
+		x.Tokens = appendString(x.Tokens, "name", r.GetName().GetValue())
 	case *locpb.Location:
 		x.Tokens = appendIdentifiers(x.Tokens, r.GetIdentifier())
 		x.Tokens = appendString(x.Tokens, "name", r.GetName().GetValue())
@@ -49,6 +54,14 @@ func ExtractIndex(res proto.Message) store.Index {
 		x.Tokens = appendRef(x.Tokens, "partof", r.GetPartOf())
 		x.Tokens = appendCodes(x.Tokens, "type", r.GetType()...)
 	case *mrpb.MeasureReport:
+		// meta.tag, for _tag; the timeliness tag is the server's, indexed
+		// by the rule that sets it (checkSchedule). None on most reports,
+		// so no token rows.
+		for _, t := range r.GetMeta().GetTag() {
+			if sys := t.GetSystem().GetValue(); sys != measures.TimelinessSystem {
+				x.Tokens = appendSystemValue(x.Tokens, "_tag", sys, t.GetCode().GetValue())
+			}
+		}
 		x.Measure = r.GetMeasure().GetValue()
 		x.Subject = referenceString(r.GetSubject())
 		x.Status = EnumCode(r.GetStatus())

@@ -5,7 +5,10 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync"
 
+	dtpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
+	cmpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/concept_map_go_proto"
 	mpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/measure_go_proto"
 	mrpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/measure_report_go_proto"
 	"github.com/madx-project/madx/measures"
@@ -25,10 +28,41 @@ func (p *Pipeline) WithSnapshot(ctx context.Context) (context.Context, error) {
 }
 
 func (p *Pipeline) snapshotOf(ctx context.Context) (*snapshot, error) {
-	if sn, ok := ctx.Value(snapshotKey{}).(*snapshot); ok {
-		return sn, nil
+	switch v := ctx.Value(snapshotKey{}).(type) {
+	case *snapshot:
+		return v, nil
+	case *lazySnapshot:
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		if v.sn == nil {
+			sn, err := p.defs.snapshot(ctx)
+			if err != nil {
+				return nil, err
+			}
+			v.sn = sn
+		}
+		return v.sn, nil
 	}
 	return p.defs.snapshot(ctx)
+}
+
+// lazySnapshot is a snapshot taken when first needed and then kept for
+// the rest of one request: a single PUT by a facility asked for the stamps
+// twice, once to validate and once to check its rights on the stored
+// version (a MongoDB round trip each, issue 13), and a write that needs no
+// definitions asks for none.
+type lazySnapshot struct {
+	mu sync.Mutex
+	sn *snapshot
+}
+
+// oneSnapshot makes everything done with the returned context share one
+// snapshot, unless ctx already fixes one.
+func oneSnapshot(ctx context.Context) context.Context {
+	if ctx.Value(snapshotKey{}) != nil {
+		return ctx
+	}
+	return context.WithValue(ctx, snapshotKey{}, &lazySnapshot{})
 }
 
 // validate applies the business rules of pr's type and refines pr.Index with
@@ -41,6 +75,14 @@ func (p *Pipeline) validate(ctx context.Context, pr *Prepared) ([]oo.Issue, erro
 		return measures.ValidateMeasure(r), nil
 	case *mrpb.MeasureReport:
 		return p.checkReport(ctx, r, pr)
+	case *cmpb.ConceptMap:
+		// A site map whose targets name no Location is stored, with
+		// warnings: its Locations may come later (docs/validation.md).
+		sn, err := p.snapshotOf(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return sn.registry.CheckSiteMap(r), nil
 	}
 	return nil, nil
 }
@@ -59,6 +101,7 @@ func (p *Pipeline) checkReport(ctx context.Context, r *mrpb.MeasureReport, pr *P
 			subjectIssues = []oo.Issue{oo.Issuef(oo.SeverityFatal, oo.Required, "MeasureReport", "MeasureReport.subject is required but is missing.")}
 		}
 	}
+	nameLocation(r, subject)
 	if err := p.authorizeSubject(ctx, sn, r, subject); err != nil {
 		return nil, err
 	}
@@ -92,7 +135,21 @@ func (p *Pipeline) checkReport(ctx context.Context, r *mrpb.MeasureReport, pr *P
 	// question anyone asks.
 	url, version := cm.def.Measure()
 	pr.Index.Tokens = append(pr.Index.Tokens, ValidatedAgainst+"="+url+"|"+version)
-	return issues, nil
+	return append(issues, p.checkSchedule(ctx, cm.def, r, pr)...), nil
+}
+
+// nameLocation makes a subject that a sender named by its own code
+// (subject.identifier, an ADX orgUnit) name the jurisdiction's Location it
+// resolved to as well: the stored report says which facility it is about
+// in the jurisdiction's terms (subject.reference) and keeps the sender's
+// code (subject.identifier) beside it. This is done before rights are
+// checked and the report is validated, so both see the Location.
+func nameLocation(r *mrpb.MeasureReport, subject measures.SubjectRef) {
+	id, ok := strings.CutPrefix(subject.Reference, "Location/")
+	if !ok || (subject.MatchedBy != "identifier" && subject.MatchedBy != "site map") || r.GetSubject().GetReference() != nil {
+		return
+	}
+	r.Subject.Reference = &dtpb.Reference_LocationId{LocationId: &dtpb.ReferenceId{Value: id}}
 }
 
 // ValidatedAgainst is the index token (and search parameter) that pins a

@@ -29,6 +29,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/madx-project/madx/measures"
 	oo "github.com/madx-project/madx/operationoutcome"
@@ -92,6 +93,9 @@ type Options struct {
 	// facility-rights checks.
 	Secured bool
 	NewID   func() string
+	// Now is the clock the reporting schedules' deadlines are read by;
+	// time.Now when nil.
+	Now func() time.Time
 }
 
 // Pipeline decides and commits writes. Create it with New.
@@ -113,6 +117,9 @@ type oneCommit interface {
 
 // New builds a Pipeline.
 func New(opts Options) *Pipeline {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	oc, ok := opts.Store.(oneCommit)
 	return &Pipeline{opts: opts, sent: newSentinels(opts.NewID), together: ok && oc.OneCommit(),
 		defs: newDefinitions(opts.Store, opts.Decode, opts.Validation)}
@@ -376,6 +383,7 @@ func (p *Pipeline) Check(ctx context.Context, plans []*Planned) (int, error) {
 		case !rights:
 		case !gone:
 			ch.IfMatch = cur.VersionID // pinned: see conflict
+			ch.Current = &cur
 		case !ch.Delete && errors.Is(err, store.ErrNotFound):
 			// Nothing live is replaced; should a report appear under this
 			// id before the write, it must not be overwritten unchecked.
@@ -426,6 +434,7 @@ func (p *Pipeline) Commit(ctx context.Context, plans []*Planned) ([]store.Result
 // entry. A create that loses the race for its report key to a concurrent
 // one is planned again, once, and becomes an update of the winner.
 func (p *Pipeline) Apply(ctx context.Context, in Intent) (*Planned, store.Result, error) {
+	ctx = oneSnapshot(ctx)
 	for attempt := 0; ; attempt++ {
 		plans, errs := p.Plan(ctx, []Intent{in})
 		if errs[0] != nil {
@@ -445,6 +454,7 @@ func (p *Pipeline) Apply(ctx context.Context, in Intent) (*Planned, store.Result
 // Validate runs every decision of Apply short of the write: the same
 // issues, nothing stored ($validate, madx validate).
 func (p *Pipeline) Validate(ctx context.Context, in Intent) (*Planned, error) {
+	ctx = oneSnapshot(ctx)
 	plans, errs := p.Plan(ctx, []Intent{in})
 	if errs[0] != nil {
 		return nil, errs[0]
@@ -453,6 +463,39 @@ func (p *Pipeline) Validate(ctx context.Context, in Intent) (*Planned, error) {
 		return nil, err
 	}
 	return plans[0], nil
+}
+
+// DryRun answers what Commit would, without writing: Check (step 6) on
+// every plan, then each plan's Result as the store would give it. A change
+// that may keep the stored version (SkipUnchanged, with a content hash) is
+// compared with the stored one, so an identical resubmission is Unchanged
+// in a dry run as in a real one. It returns the index of a refused plan.
+func (p *Pipeline) DryRun(ctx context.Context, plans []*Planned) ([]store.Result, int, error) {
+	if i, err := p.Check(ctx, plans); err != nil {
+		return nil, i, err
+	}
+	rs := make([]store.Result, len(plans))
+	for i, pl := range plans {
+		ch := pl.Change
+		if ch.Delete {
+			rs[i].Resource.Deleted = true
+			continue
+		}
+		if ch.CreateOnly {
+			rs[i].Created = true
+			continue
+		}
+		cur, err := p.opts.Store.Read(ctx, ch.Type, ch.ID)
+		switch {
+		case errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrDeleted):
+			rs[i].Created = true
+		case err != nil:
+			return nil, i, err
+		default:
+			rs[i].Unchanged = ch.SkipUnchanged && ch.Index.ContentHash != "" && cur.Index.ContentHash == ch.Index.ContentHash
+		}
+	}
+	return rs, -1, nil
 }
 
 // conflict explains a store failure of the plan's change.

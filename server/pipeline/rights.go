@@ -133,11 +133,14 @@ func (p *Pipeline) authorizeSubject(ctx context.Context, sn *snapshot, r *mrpb.M
 		return nil
 	}
 	ref := subject.Reference
+	if ref == "" && !p.opts.Validation.SkipSubjectCheck {
+		// No Location to check rights on: validation refuses the report,
+		// saying why (an unknown or unmapped code, with the system
+		// expected), which tells the caller nothing of other facilities.
+		return nil
+	}
 	if ref == "" {
 		ref = referenceString(r.GetSubject())
-	}
-	if ref == "" && !p.opts.Validation.SkipSubjectCheck {
-		return nil // no subject to check: validation refuses the report
 	}
 	if ref == "" {
 		// --subject-check=off accepts unregistered subjects, never weaker

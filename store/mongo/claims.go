@@ -2,10 +2,13 @@ package mongo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/madx-project/madx/store"
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // Report-key claims, used only without server transactions.
@@ -27,6 +30,64 @@ import (
 // when another live resource holds k, and a lost race when a pending write
 // has it or the claim moved under us.
 func (s *Store) lockKey(ctx context.Context, k, owner, txn string) error {
+	// Most keys are new (a facility's first report for a period): take
+	// the key outright, one command; only a key claimed before is read.
+	_, err := s.claims.InsertOne(ctx, claim{Key: k, Owner: owner, Txn: txn, At: s.now().UTC()})
+	if err == nil || !isDup(err) {
+		return mapErr(fmt.Sprintf("write %s: report key %q", owner, k), err)
+	}
+	return s.lockClaimed(ctx, k, owner, txn)
+}
+
+// lockKeys takes the claims of a multi-change write in their order: the
+// new keys first in one command (a Bundle of 100 new reports used to cost
+// 100), then each key claimed before (one freed and taken in the same
+// write among them) the long way, releases before acquires.
+func (s *Store) lockKeys(ctx context.Context, claims []txnClaim, txn string) error {
+	var fresh []any
+	var idx []int
+	for i, c := range claims {
+		if c.Acquire {
+			fresh = append(fresh, claim{Key: c.Key, Owner: c.Owner, Txn: txn, At: s.now().UTC()})
+			idx = append(idx, i)
+		}
+	}
+	taken := make([]bool, len(claims))
+	if len(fresh) > 0 {
+		_, err := s.claims.InsertMany(ctx, fresh, options.InsertMany().SetOrdered(false))
+		for _, i := range idx {
+			taken[i] = true
+		}
+		var bwe mongo.BulkWriteException
+		switch {
+		case err == nil:
+		case errors.As(err, &bwe) && bwe.WriteConcernError == nil && len(bwe.WriteErrors) > 0:
+			for _, we := range bwe.WriteErrors {
+				if !isDupWrite(we.WriteError) {
+					return unavailable("write: report key claims", err)
+				}
+				if we.Index >= 0 && we.Index < len(idx) {
+					taken[idx[we.Index]] = false
+				}
+			}
+		default:
+			return unavailable("write: report key claims", err)
+		}
+	}
+	for i, c := range claims {
+		if taken[i] {
+			continue
+		}
+		if err := s.lockClaimed(ctx, c.Key, c.Owner, txn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// lockClaimed is lockKey for a key that has a claim (or had one a moment
+// ago).
+func (s *Store) lockClaimed(ctx context.Context, k, owner, txn string) error {
 	op := fmt.Sprintf("write %s: report key %q", owner, k)
 	for range 3 {
 		var c claim

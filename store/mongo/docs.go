@@ -128,6 +128,20 @@ func newState(c store.Change, vid int64, at time.Time, body []byte) state {
 // whole and a feed limited by subject (store.HistoryQuery.Subjects) keeps
 // or drops a deletion with the version it deleted; it no longer holds the
 // report key, whose unique index must let another resource take it.
+// stateOf is the state of a live version as a store reader sees it,
+// without its body (a reader gets it unpacked): enough to plan a write
+// that replaces it, which keeps nothing of the body it replaces.
+func stateOf(r store.Resource) state {
+	return state{
+		Type: r.Type, RID: r.ID, VersionID: r.VersionID, LastUpdated: r.LastUpdated, Deleted: r.Deleted,
+		URL: r.Index.URL, Version: r.Index.Version, Status: r.Index.Status,
+		Measure: r.Index.Measure, Subject: r.Index.Subject,
+		PeriodStart: bsonTime(r.Index.PeriodStart), PeriodEnd: bsonTime(r.Index.PeriodEnd),
+		DateStart: bsonTime(r.Index.DateStart), DateEnd: bsonTime(r.Index.DateEnd),
+		ReportKey: r.Index.ReportKey, ContentHash: r.Index.ContentHash, Tokens: r.Index.Tokens,
+	}
+}
+
 func deletionOf(cur *state, vid int64, at time.Time) state {
 	st := *cur
 	st.VersionID, st.LastUpdated, st.Deleted, st.Body, st.ReportKey = vid, at, true, nil, ""

@@ -94,6 +94,11 @@ func isDup(err error) bool {
 	return errors.As(err, &se) && strings.Contains(err.Error(), "UNIQUE constraint failed")
 }
 
+// isDupWrite is isDup for one write of a bulk write.
+func isDupWrite(we mongo.WriteError) bool {
+	return we.HasErrorCode(11000) || we.HasErrorCode(11001) || strings.Contains(we.Message, "UNIQUE constraint failed")
+}
+
 var indexInMessage = regexp.MustCompile(`index: (\S+)`)
 
 // dupOnID reports whether a duplicate-key error is on _id, when the server

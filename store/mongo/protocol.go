@@ -68,24 +68,15 @@ func (s *Store) writeProtocol(ctx context.Context, p *plan) error {
 	if err := s.step("begun"); err != nil {
 		return fail(err)
 	}
-	for _, c := range rec.Claims {
-		if err := s.lockKey(ctx, c.Key, c.Owner, rec.ID); err != nil {
-			return fail(err)
-		}
+	if err := s.lockKeys(ctx, rec.Claims, rec.ID); err != nil {
+		return fail(err)
 	}
-	nonce := newID()
-	for _, w := range ws {
-		if err := s.insertHistory(ctx, w, rec.ID, nonce); err != nil {
-			return fail(err)
-		}
+	if err := s.insertHistory(ctx, ws, rec.ID, newID()); err != nil {
+		return fail(err)
 	}
-	for i, w := range ws {
-		if err := s.swap(ctx, w, rec.ID, true); err != nil {
-			return fail(err)
-		}
-		if err := s.step(fmt.Sprintf("applied %d", i+1)); err != nil {
-			return fail(err)
-		}
+	err := s.swapAll(ctx, ws, rec.ID, true, func(i int) error { return s.step(fmt.Sprintf("applied %d", i)) })
+	if err != nil {
+		return fail(err)
 	}
 	// Recovery may take a writer this slow for dead and roll it back: the
 	// commit below would then fail anyway, but say why.
@@ -136,22 +127,20 @@ func (s *Store) settle(ctx context.Context, id string) error {
 // step is idempotent (filters on the txn id), so several finishers may race.
 func (s *Store) finish(ctx context.Context, rec *txnRecord) error {
 	op := "finish txn " + rec.ID
-	for _, k := range rec.Keys {
-		_, err := s.resources.UpdateOne(ctx, bson.D{{Key: "_id", Value: k}, {Key: "txn", Value: rec.ID}},
-			bson.D{{Key: "$unset", Value: bson.D{{Key: "txn", Value: ""}, {Key: "prev", Value: ""}}}})
-		if err != nil {
+	// One command per collection and kind, however many resources the
+	// write touched (a Bundle of 100 cost 200 here).
+	_, err := s.resources.UpdateMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: rec.Keys}}}, {Key: "txn", Value: rec.ID}},
+		bson.D{{Key: "$unset", Value: bson.D{{Key: "txn", Value: ""}, {Key: "prev", Value: ""}}}})
+	if err != nil {
+		return unavailable(op, err)
+	}
+	if f := claimsOf(rec, true); f != nil {
+		if _, err := s.claims.UpdateMany(ctx, f, bson.D{{Key: "$unset", Value: bson.D{{Key: "txn", Value: ""}}}}); err != nil {
 			return unavailable(op, err)
 		}
 	}
-	for _, c := range rec.Claims {
-		filter := bson.D{{Key: "_id", Value: c.Key}, {Key: "owner", Value: c.Owner}, {Key: "txn", Value: rec.ID}}
-		var err error
-		if c.Acquire {
-			_, err = s.claims.UpdateOne(ctx, filter, bson.D{{Key: "$unset", Value: bson.D{{Key: "txn", Value: ""}}}})
-		} else {
-			_, err = s.claims.DeleteOne(ctx, filter)
-		}
-		if err != nil {
+	if f := claimsOf(rec, false); f != nil {
+		if _, err := s.claims.DeleteMany(ctx, f); err != nil {
 			return unavailable(op, err)
 		}
 	}
@@ -162,6 +151,23 @@ func (s *Store) finish(ctx context.Context, rec *txnRecord) error {
 		return unavailable(op, err)
 	}
 	return nil
+}
+
+// claimsOf is the filter of the record's claims that acquire (or release)
+// a key, each by its owner and marked with the record, nil when there are
+// none. The owner matters: a key one resource of the write frees and
+// another takes is one claim document, now the taker's.
+func claimsOf(rec *txnRecord, acquire bool) bson.D {
+	var or bson.A
+	for _, c := range rec.Claims {
+		if c.Acquire == acquire {
+			or = append(or, bson.D{{Key: "_id", Value: c.Key}, {Key: "owner", Value: c.Owner}})
+		}
+	}
+	if len(or) == 0 {
+		return nil
+	}
+	return bson.D{{Key: "txn", Value: rec.ID}, {Key: "$or", Value: or}}
 }
 
 // rollback aborts a write that has not committed and undoes it: each

@@ -279,6 +279,9 @@ func (s *Store) List(ctx context.Context, typ string, fn func(store.Resource) er
 // Stamp returns the sum of the write counters of the given types: it
 // changes whenever one of them is written, by any process.
 func (s *Store) Stamp(ctx context.Context, types ...string) (int64, error) {
+	if err := store.CheckStamped(types); err != nil {
+		return 0, err
+	}
 	cursor, err := s.stamps.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: types}}}})
 	if err != nil {
 		return 0, unavailable("stamp", err)
@@ -305,6 +308,9 @@ func (s *Store) Stamp(ctx context.Context, types ...string) (int64, error) {
 // holds the old data.
 func (s *Store) bumpStamps(ctx context.Context, types []string) error {
 	for _, t := range types {
+		if store.Unstamped(t) {
+			continue
+		}
 		_, err := s.stamps.UpdateOne(ctx, bson.D{{Key: "_id", Value: t}},
 			bson.D{{Key: "$inc", Value: bson.D{{Key: "n", Value: int64(1)}}}}, options.UpdateOne().SetUpsert(true))
 		if err != nil {

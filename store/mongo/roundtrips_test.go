@@ -3,52 +3,13 @@ package mongo_test
 import (
 	"context"
 	"fmt"
-	"sort"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/madx-project/madx/store"
 	"github.com/madx-project/madx/store/mongo"
 	"github.com/madx-project/madx/store/mongotest"
-	"go.mongodb.org/mongo-driver/v2/event"
 )
-
-// commandCounter counts the commands the driver sends, by name.
-type commandCounter struct {
-	mu     sync.Mutex
-	on     bool
-	counts map[string]int
-}
-
-func (c *commandCounter) monitor() *event.CommandMonitor {
-	return &event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		if c.on {
-			c.counts[e.CommandName]++
-		}
-	}}
-}
-
-// count runs fn and returns the commands it sent.
-func (c *commandCounter) count(fn func()) (int, string) {
-	c.mu.Lock()
-	c.on, c.counts = true, map[string]int{}
-	c.mu.Unlock()
-	fn()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.on = false
-	total, names := 0, make([]string, 0, len(c.counts))
-	for name, n := range c.counts {
-		total += n
-		names = append(names, fmt.Sprintf("%s %d", name, n))
-	}
-	sort.Strings(names)
-	return total, strings.Join(names, ", ")
-}
 
 // rtReport is a MeasureReport change as the pipeline renders it, with its
 // business key.
@@ -79,8 +40,8 @@ func rtAudit(i int) store.Change {
 // a network round trip (docs/storage.md, "Round trips per write"). Lower a
 // budget when a change lowers the count.
 func TestRoundTrips(t *testing.T) {
-	var cc commandCounter
-	s := openStore(t, mongotest.Start(t), mongo.Options{Monitor: cc.monitor(), RecoverEvery: -1})
+	var cc mongotest.Commands
+	s := openStore(t, mongotest.Start(t), mongo.Options{Monitor: cc.Monitor(), RecoverEvery: -1})
 	ctx := context.Background()
 	write := func(changes ...store.Change) {
 		t.Helper()
@@ -113,17 +74,17 @@ func TestRoundTrips(t *testing.T) {
 		budget int
 		fn     func()
 	}{
-		{"PUT of a new report", 12, func() { put([]store.Change{rtReport(1)}, 1) }},
-		{"PUT of a new version", 10, func() {
+		{"PUT of a new report", 8, func() { put([]store.Change{rtReport(1)}, 1) }},
+		{"PUT of a new version", 7, func() {
 			c := rtReport(1)
 			c.Index.ContentHash = "changed"
 			put([]store.Change{c}, 2)
 		}},
-		{"DELETE", 9, func() {
+		{"DELETE", 6, func() {
 			write(store.Change{Type: "MeasureReport", ID: "r001", Delete: true})
 			write(rtAudit(3))
 		}},
-		{"collection Bundle of 100", 710, func() {
+		{"collection Bundle of 100", 13, func() {
 			changes := make([]store.Change, 100)
 			for i := range changes {
 				changes[i] = rtReport(100 + i)
@@ -131,7 +92,7 @@ func TestRoundTrips(t *testing.T) {
 			put(changes, 4)
 		}},
 	} {
-		n, detail := cc.count(tc.fn)
+		n, detail := cc.Count(tc.fn)
 		t.Logf("%s: %d commands (%s)", tc.name, n, detail)
 		if n > tc.budget {
 			t.Errorf("%s: %d commands, budget %d (%s)", tc.name, n, tc.budget, detail)

@@ -17,7 +17,7 @@ import (
 // conflicts, elections) and the commit on UnknownTransactionCommitResult.
 // Stamps are bumped after the commit, outside the transaction: inside it,
 // every write of a type would conflict on the same counter document.
-func (s *Store) writeInTransaction(ctx context.Context, changes []store.Change) ([]store.Result, error) {
+func (s *Store) writeInTransaction(ctx context.Context, changes []store.Change, trustCreates bool) ([]store.Result, error) {
 	sess, err := s.client.StartSession()
 	if err != nil {
 		return nil, unavailable("write "+describe(changes)+": session", err)
@@ -30,19 +30,13 @@ func (s *Store) writeInTransaction(ctx context.Context, changes []store.Change) 
 	var p *plan
 	_, err = sess.WithTransaction(ctx, func(ctx context.Context) (any, error) {
 		var err error
-		if p, err = s.plan(ctx, changes); err != nil {
+		if p, err = s.plan(ctx, changes, trustCreates); err != nil {
 			return nil, transient(err)
 		}
-		nonce := newID()
-		for _, w := range applyOrder(p.writes) {
-			if err := s.insertHistory(ctx, w, "", nonce); err != nil {
-				return nil, transient(err)
-			}
-			if err := s.swap(ctx, w, "", false); err != nil {
-				return nil, transient(err)
-			}
+		if err := s.insertHistory(ctx, p.writes, "", newID()); err != nil {
+			return nil, transient(err)
 		}
-		return nil, nil
+		return nil, transient(s.swapAll(ctx, applyOrder(p.writes), "", false, nil))
 	}, txOpts)
 	if err != nil {
 		if isDriverError(err) {

@@ -52,7 +52,7 @@ func TestServerGone(t *testing.T) {
 			return err
 		}(),
 		"ReportKeyHolders": func() error { _, err := s.ReportKeyHolders(ctx, []string{"k"}); return err }(),
-		"Stamp":            func() error { _, err := s.Stamp(ctx, "MeasureReport"); return err }(),
+		"Stamp":            func() error { _, err := s.Stamp(ctx, "Measure"); return err }(),
 	}
 	for name, err := range checks {
 		if !errors.Is(err, store.ErrUnavailable) {

@@ -81,7 +81,7 @@ func (s *Store) Write(ctx context.Context, changes []store.Change) ([]store.Resu
 	ifMatch := slices.ContainsFunc(changes, func(c store.Change) bool { return c.IfMatch != 0 })
 	start := time.Now()
 	for attempt := 1; ; attempt++ {
-		res, err := s.writeOnce(ctx, changes)
+		res, err := s.writeOnce(ctx, changes, attempt == 1)
 		var lost errLostRace
 		if !errors.As(err, &lost) {
 			return res, err
@@ -120,11 +120,13 @@ func backoff(ctx context.Context, attempt int) error {
 	}
 }
 
-func (s *Store) writeOnce(ctx context.Context, changes []store.Change) ([]store.Result, error) {
+// writeOnce makes one attempt. On the first, creates are trusted (see
+// plan); a retry reads everything.
+func (s *Store) writeOnce(ctx context.Context, changes []store.Change, trustCreates bool) ([]store.Result, error) {
 	if s.caps.Transactions && distinctKeys(changes) > 1 {
-		return s.writeInTransaction(ctx, changes)
+		return s.writeInTransaction(ctx, changes, trustCreates)
 	}
-	p, err := s.plan(ctx, changes)
+	p, err := s.plan(ctx, changes, trustCreates)
 	if err != nil {
 		return nil, err
 	}
@@ -149,8 +151,44 @@ func distinctKeys(changes []store.Change) int {
 // plan reads the current state of every resource the changes touch,
 // checks their preconditions and renders the new versions. Nothing is
 // written, so it can run inside a server transaction.
-func (s *Store) plan(ctx context.Context, changes []store.Change) (*plan, error) {
+//
+// With trustCreates, a create-only change (an audit record; a report the
+// pipeline found absent) is planned as new without reading: if the
+// resource exists after all, its version 1 in history or its _id in
+// resources collides, the attempt is a lost race, and the retry reads.
+// That saves one round trip of the two or three a typical PUT writes.
+func (s *Store) plan(ctx context.Context, changes []store.Change, trustCreates bool) (*plan, error) {
 	p := &plan{results: make([]store.Result, len(changes))}
+	var need []string
+	seen := make(map[string]bool, len(changes))
+	known := map[string]*current{}
+	// The protocol keeps the state it replaces (prev) to roll back to, so
+	// it needs that state as stored, body included: only a write of one
+	// resource, or one in a server transaction, plans from what the
+	// caller read.
+	single := s.caps.Transactions || distinctKeys(changes) == 1
+	for _, c := range changes {
+		key := docKey(c.Type, c.ID)
+		switch {
+		case seen[key]:
+		case trustCreates && c.CreateOnly && c.IfMatch == 0:
+		case trustCreates && single && c.Current != nil && c.IfMatch == c.Current.VersionID && !c.Current.Deleted:
+			known[key] = &current{Key: key, S: stateOf(*c.Current)}
+		default:
+			need = append(need, key)
+		}
+		seen[key] = true
+	}
+	loaded, err := s.loadForWrite(ctx, need)
+	if err != nil {
+		return nil, err
+	}
+	if loaded == nil {
+		loaded = known
+	}
+	for k, doc := range known {
+		loaded[k] = doc
+	}
 	byKey := map[string]*write{}
 	at := s.nowMs()
 	for i, c := range changes {
@@ -160,10 +198,7 @@ func (s *Store) plan(ctx context.Context, changes []store.Change) (*plan, error)
 		if w != nil {
 			cur = &w.after
 		} else {
-			doc, err := s.loadForWrite(ctx, key)
-			if err != nil {
-				return nil, err
-			}
+			doc := loaded[key]
 			if doc != nil {
 				cur = &doc.S
 			}
@@ -216,22 +251,43 @@ func (s *Store) plan(ctx context.Context, changes []store.Change) (*plan, error)
 	return p, nil
 }
 
-// loadForWrite reads a resources document for a writer. One that a pending
-// no-transaction write holds is a lost race: Write settles that write
-// (outside any server transaction) and retries.
-func (s *Store) loadForWrite(ctx context.Context, key string) (*current, error) {
-	var doc current
-	err := s.resources.FindOne(ctx, bson.D{{Key: "_id", Value: key}}).Decode(&doc)
-	if notFound(err) {
+// loadForWrite reads the resources documents of keys for a writer, in one
+// command however many there are (a Bundle of 100 used to cost 100), and
+// returns those that exist. One that a pending no-transaction write holds
+// is a lost race: Write settles that write (outside any server
+// transaction) and retries.
+func (s *Store) loadForWrite(ctx context.Context, keys []string) (map[string]*current, error) {
+	if len(keys) == 0 {
 		return nil, nil
 	}
+	op := "write " + keys[0]
+	if len(keys) > 1 {
+		op += fmt.Sprintf(" and %d more", len(keys)-1)
+	}
+	filter := bson.D{{Key: "_id", Value: keys[0]}}
+	if len(keys) > 1 {
+		filter = bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: keys}}}}
+	}
+	cursor, err := s.resources.Find(ctx, filter)
 	if err != nil {
-		return nil, unavailable("write "+key, err)
+		return nil, unavailable(op, err)
 	}
-	if doc.Txn != "" {
-		return nil, errLostRace{txn: doc.Txn}
+	defer cursor.Close(ctx)
+	docs := make(map[string]*current, len(keys))
+	for cursor.Next(ctx) {
+		var doc current
+		if err := cursor.Decode(&doc); err != nil {
+			return nil, unavailable(op, err)
+		}
+		if doc.Txn != "" {
+			return nil, errLostRace{txn: doc.Txn}
+		}
+		docs[doc.Key] = &doc
 	}
-	return &doc, nil
+	if err := cursor.Err(); err != nil {
+		return nil, unavailable(op, err)
+	}
+	return docs, nil
 }
 
 // untangle clears what made a write lose a race, when it is not another
@@ -262,17 +318,17 @@ func (s *Store) writeSingle(ctx context.Context, p *plan) error {
 	}
 	nonce := newID()
 	started := s.now()
-	if err := s.insertHistory(ctx, w, "", nonce); err != nil {
+	if err := s.insertHistory(ctx, p.writes, "", nonce); err != nil {
 		return err
 	}
 	// A writer that stalled this long may have been taken for dead and had
 	// its history versions removed: it must not make them current.
 	if s.now().Sub(started) > s.staleAfter/2 {
-		s.dropHistory(ctx, w, nonce)
+		s.dropHistory(ctx, p.writes, nonce)
 		return fmt.Errorf("mongo: write %s: %w: stalled between history and current", w.key, store.ErrUnavailable)
 	}
 	if err := s.swap(ctx, w, "", true); err != nil {
-		s.dropHistory(ctx, w, nonce)
+		s.dropHistory(ctx, p.writes, nonce)
 		return err
 	}
 	if !s.caps.Transactions {
@@ -289,47 +345,57 @@ func (s *Store) writeSingle(ctx context.Context, p *plan) error {
 	return nil
 }
 
-// insertHistory inserts the write's new versions. A version that already
-// exists was inserted by a concurrent writer or left by a dead one: a lost
-// race either way (Write clears a dead one before retrying).
-func (s *Store) insertHistory(ctx context.Context, w *write, txn, nonce string) error {
-	docs := make([]any, len(w.hist))
+// insertHistory inserts the new versions of the writes, in one command
+// however many writes there are. A version that already exists was
+// inserted by a concurrent writer or left by a dead one: a lost race
+// either way (Write clears a dead one before retrying).
+func (s *Store) insertHistory(ctx context.Context, ws []*write, txn, nonce string) error {
+	ids := historyIDs(ws)
+	docs := make([]any, 0, len(ids))
 	at := s.now().UTC()
-	for i, h := range w.hist {
-		docs[i] = version{Key: fmt.Sprintf("%s/%d", w.key, h.VersionID), S: h, Txn: txn, Nonce: nonce, At: at}
+	for _, w := range ws {
+		for _, h := range w.hist {
+			docs = append(docs, version{Key: ids[len(docs)], S: h, Txn: txn, Nonce: nonce, At: at})
+		}
 	}
 	_, err := s.history.InsertMany(ctx, docs, options.InsertMany().SetOrdered(true))
 	if err == nil {
 		return nil
 	}
+	s.dropHistory(ctx, ws, nonce)
 	if isDup(err) {
-		s.dropHistory(ctx, w, nonce)
-		return errLostRace{orphan: firstDup(err, w)}
+		return errLostRace{orphan: firstDup(err, ids)}
 	}
-	s.dropHistory(ctx, w, nonce)
-	return unavailable("write "+w.key+": history", err)
+	return unavailable("write "+ws[0].key+": history", err)
 }
 
-// firstDup names the history version an InsertMany collided with.
-func firstDup(err error, w *write) string {
-	var bwe mongo.BulkWriteException
-	if errors.As(err, &bwe) && len(bwe.WriteErrors) > 0 {
-		if i := bwe.WriteErrors[0].Index; i >= 0 && i < len(w.hist) {
-			return fmt.Sprintf("%s/%d", w.key, w.hist[i].VersionID)
+// historyIDs are the _ids of the writes' new versions, in insert order.
+func historyIDs(ws []*write) []string {
+	var ids []string
+	for _, w := range ws {
+		for _, h := range w.hist {
+			ids = append(ids, fmt.Sprintf("%s/%d", w.key, h.VersionID))
 		}
 	}
-	return fmt.Sprintf("%s/%d", w.key, w.hist[0].VersionID)
+	return ids
 }
 
-func (s *Store) dropHistory(ctx context.Context, w *write, nonce string) {
-	ids := make([]string, len(w.hist))
-	for i, h := range w.hist {
-		ids[i] = fmt.Sprintf("%s/%d", w.key, h.VersionID)
+// firstDup names the history version an InsertMany of ids collided with.
+func firstDup(err error, ids []string) string {
+	var bwe mongo.BulkWriteException
+	if errors.As(err, &bwe) && len(bwe.WriteErrors) > 0 {
+		if i := bwe.WriteErrors[0].Index; i >= 0 && i < len(ids) {
+			return ids[i]
+		}
 	}
+	return ids[0]
+}
+
+func (s *Store) dropHistory(ctx context.Context, ws []*write, nonce string) {
 	// Best effort, on a context that outlives a cancelled request: what is
 	// left is an orphan newer than the current version, which readers
 	// ignore and the next writer of that version clears.
-	_, _ = s.history.DeleteMany(context.WithoutCancel(ctx), bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}, {Key: "nonce", Value: nonce}})
+	_, _ = s.history.DeleteMany(context.WithoutCancel(ctx), bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: historyIDs(ws)}}}, {Key: "nonce", Value: nonce}})
 }
 
 // swap is the compare-and-swap of one resources document: replace it if it
@@ -380,6 +446,75 @@ func (s *Store) swap(ctx context.Context, w *write, txn string, canCheck bool) e
 		return lostRace
 	}
 	return nil
+}
+
+// swapAll swaps the resources documents of ws in order. A run of new
+// resources is one command (a Bundle of 100 new reports used to cost 100;
+// a report and its audit record, 2); a replaced one is its own
+// compare-and-swap. applied, when set, runs after each document with the
+// count applied so far (the protocol's test hook).
+func (s *Store) swapAll(ctx context.Context, ws []*write, txn string, canCheck bool, applied func(int) error) error {
+	for i := 0; i < len(ws); {
+		n := 1
+		for n < len(ws)-i && ws[i].orig == nil && ws[i+n].orig == nil {
+			n++
+		}
+		var err error
+		if n > 1 {
+			err = s.insertNew(ctx, ws[i:i+n], txn, canCheck)
+		} else {
+			err = s.swap(ctx, ws[i], txn, canCheck)
+		}
+		if err != nil {
+			return err
+		}
+		for range n {
+			i++
+			if applied != nil {
+				if err := applied(i); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// insertNew inserts the resources documents of writes that create their
+// resource, marked with txn, in one ordered command: the protocol's swap of
+// each, when none existed before.
+func (s *Store) insertNew(ctx context.Context, ws []*write, txn string, canCheck bool) error {
+	docs := make([]any, len(ws))
+	for i, w := range ws {
+		docs[i] = current{Key: w.key, S: w.after, Txn: txn}
+	}
+	_, err := s.resources.InsertMany(ctx, docs, options.InsertMany().SetOrdered(true))
+	if err == nil {
+		return nil
+	}
+	var bwe mongo.BulkWriteException
+	if !errors.As(err, &bwe) || bwe.WriteConcernError != nil || len(bwe.WriteErrors) != 1 || !isDupWrite(bwe.WriteErrors[0].WriteError) {
+		return unavailable("write "+ws[0].key+fmt.Sprintf(" and %d more", len(ws)-1), err)
+	}
+	i := bwe.WriteErrors[0].Index
+	if i < 0 || i >= len(ws) {
+		return unavailable("write "+ws[0].key, err)
+	}
+	// The documents before i are in (ordered): the caller's rollback
+	// removes them. Which index the one at i collided on decides.
+	w := ws[i]
+	onID, known := dupOnID(err)
+	if !known && canCheck {
+		n, cerr := s.resources.CountDocuments(ctx, bson.D{{Key: "_id", Value: w.key}})
+		if cerr != nil {
+			return unavailable("write "+w.key, cerr)
+		}
+		onID = n > 0
+	}
+	if onID {
+		return lostRace
+	}
+	return fmt.Errorf("mongo: write %s: report key %q: %w", w.key, w.after.ReportKey, store.ErrDuplicateKey)
 }
 
 // clearOrphan removes a history version that a writer inserted and never

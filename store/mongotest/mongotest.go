@@ -28,18 +28,31 @@ import (
 // -v, because they drown the test output otherwise.
 func Start(tb testing.TB) (uri string) {
 	tb.Helper()
+	dir := tb.TempDir()
+	return start(tb, &ferretdb.Config{
+		Handler:   "sqlite",
+		SQLiteURL: (&url.URL{Scheme: "file", Path: filepath.ToSlash(dir) + "/"}).String(),
+	})
+}
+
+// StartPostgreSQL runs a FerretDB server over the PostgreSQL database at
+// pgURL (for example postgres://postgres@127.0.0.1:5432/ferretdb), as the
+// DEQM side-by-side of issue 13 ran it: a benchmark backend, not a test one.
+func StartPostgreSQL(tb testing.TB, pgURL string) (uri string) {
+	tb.Helper()
+	return start(tb, &ferretdb.Config{Handler: "postgresql", PostgreSQLURL: pgURL})
+}
+
+func start(tb testing.TB, cfg *ferretdb.Config) (uri string) {
+	tb.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		logger = slog.New(slog.NewTextHandler(testWriter{tb}, &slog.HandlerOptions{Level: slog.LevelWarn})).
 			With("component", "ferretdb")
 	}
-	dir := tb.TempDir()
-	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
-		Logger:    logger,
-		Handler:   "sqlite",
-		SQLiteURL: (&url.URL{Scheme: "file", Path: filepath.ToSlash(dir) + "/"}).String(),
-	})
+	cfg.Listener = ferretdb.ListenerConfig{TCP: "127.0.0.1:0"}
+	cfg.Logger = logger
+	f, err := ferretdb.New(cfg)
 	if err != nil {
 		tb.Fatalf("mongotest: start FerretDB: %v", err)
 	}

@@ -138,6 +138,9 @@ func (s *Store) commitGroup(group []*writeReq) {
 		}
 	}
 	for typ := range touched {
+		if store.Unstamped(typ) {
+			continue
+		}
 		if _, err := t.st.stamp.ExecContext(ctx, typ); err != nil {
 			fail(translate("bump stamp "+typ, err))
 			return

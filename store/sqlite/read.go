@@ -203,6 +203,9 @@ func (s *Store) Stamp(ctx context.Context, types ...string) (int64, error) {
 	if len(types) == 0 {
 		return 0, nil
 	}
+	if err := store.CheckStamped(types); err != nil {
+		return 0, err
+	}
 	args := make([]any, len(types))
 	for i, t := range types {
 		args[i] = t

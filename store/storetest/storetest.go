@@ -36,6 +36,7 @@ func Run(t *testing.T, open Opener) {
 		{"AtomicWriteRollsBack", testAtomicWriteRollsBack},
 		{"ReportKeyUnique", testReportKeyUnique},
 		{"ReportKeyHoldersMany", testReportKeyHoldersMany},
+		{"ManyNewOneConflicting", testManyNewOneConflicting},
 		{"ReportKeyFreedByDelete", testReportKeyFreedByDelete},
 		{"FindCanonical", testFindCanonical},
 		{"List", testList},
@@ -345,6 +346,47 @@ func testAtomicWriteRollsBack(t *testing.T, s store.Store) {
 	}
 }
 
+// testManyNewOneConflicting: in one Write of many new resources (which an
+// engine may insert in one command), one that collides (its report key is
+// held, or its id exists though the caller believed it absent) fails the
+// whole Write, leaves none of the others behind, and the rest then goes in.
+func testManyNewOneConflicting(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	mustWrite(t, s, report("held", "k-held", `1`))
+	mustWrite(t, s, put("AuditEvent", "a-there", `1`))
+	batch := func(extra store.Change) []store.Change {
+		changes := []store.Change{}
+		for i := range 5 {
+			changes = append(changes, report(fmt.Sprintf("n%d", i), fmt.Sprintf("k%d", i), `1`))
+		}
+		return append(changes[:2], append([]store.Change{extra}, changes[2:]...)...)
+	}
+	exists := put("AuditEvent", "a-there", `2`)
+	exists.CreateOnly = true
+	for _, tc := range []struct {
+		name  string
+		extra store.Change
+	}{
+		{"a held report key", report("taker", "k-held", `1`)},
+		{"a create-only id that exists", exists},
+	} {
+		if _, err := s.Write(ctx, batch(tc.extra)); !errors.Is(err, store.ErrDuplicateKey) {
+			t.Fatalf("%s in a Write of six: err=%v, want ErrDuplicateKey", tc.name, err)
+		}
+		for i := range 5 {
+			if _, err := s.Read(ctx, "MeasureReport", fmt.Sprintf("n%d", i)); !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("%s: n%d is readable after the Write failed (err=%v)", tc.name, i, err)
+			}
+		}
+	}
+	res := mustWrite(t, s, batch(put("Location", "l-new", `1`))...)
+	for i, r := range res {
+		if !r.Created || r.Resource.VersionID != 1 {
+			t.Errorf("change %d of the retried Write: %+v, want created at version 1", i, r)
+		}
+	}
+}
+
 func report(id, key, payload string) store.Change {
 	c := put("MeasureReport", id, payload)
 	c.Index.ReportKey = key
@@ -505,6 +547,11 @@ func testStamp(t *testing.T, s store.Store) {
 	mustWrite(t, s, store.Change{Type: "CodeSystem", ID: "cs", Delete: true})
 	if v3, _ := s.Stamp(ctx, "ValueSet", "CodeSystem"); v3 == v2 {
 		t.Errorf("stamp did not change on a CodeSystem delete: %d", v3)
+	}
+	// Reports and audit records keep no stamp: asking is an error, not a
+	// number that never changes.
+	if _, err := s.Stamp(ctx, "Measure", "MeasureReport"); err == nil {
+		t.Error("Stamp(MeasureReport) answered a stamp; want an error (store.Unstamped)")
 	}
 }
 
