@@ -171,6 +171,14 @@ func storeError(err error) *oo.Error {
 	case errors.Is(err, context.DeadlineExceeded):
 		return oo.Wrap(http.StatusServiceUnavailable, err, oo.Issue{Severity: oo.SeverityFatal, Code: oo.Timeout,
 			Diagnostics: "The request took longer than this server allows; nothing unacknowledged was stored. Retry later."})
+	case errors.As(err, new(*store.QueryError)):
+		// The request asked for more than the database runs (issue 14): a
+		// 400 with the engine's public reason, never the 503 that invites
+		// a client to retry what fails again.
+		var qe *store.QueryError
+		errors.As(err, &qe)
+		return oo.Wrap(http.StatusBadRequest, err, oo.Issue{Severity: oo.SeverityFatal, Code: oo.TooCostly,
+			Diagnostics: "The database cannot run this request: " + qe.Reason + ". Use fewer parameters or values, or shorter ones (docs/search.md)."})
 	case errors.Is(err, store.ErrUnavailable):
 		return oo.Wrap(http.StatusServiceUnavailable, err, oo.Issue{Severity: oo.SeverityFatal, Code: oo.Transient, Diagnostics: "The database is unavailable; nothing was stored. Retry later."})
 	}

@@ -384,3 +384,47 @@ func TestUnreadableQueryIs400(t *testing.T) {
 		}
 	})
 }
+
+// TestSearchTooLargeForTheStoreIs400: a search the database cannot run
+// because of its size (thousands of prefixes OR-ed, thousands of
+// parameters AND-ed: SQLite's expression depth limit) is the client's
+// fault, a 400 saying so, never the 503 "retry later" it was, which
+// invites retry loops (issue 14 defect 2). An engine that can run it
+// answers 200.
+func TestSearchTooLargeForTheStoreIs400(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, c *client) {
+		values := func(name, sep string, n int) []byte {
+			var b strings.Builder
+			b.WriteString(name + "=")
+			for i := range n {
+				if i > 0 {
+					b.WriteString(sep)
+				}
+				fmt.Fprintf(&b, "n%d", i)
+			}
+			return []byte(b.String())
+		}
+		form := []string{"Content-Type", "application/x-www-form-urlencoded"}
+		for name, body := range map[string][]byte{
+			"3,000 name prefixes":  values("name", ",", 3000),
+			"3,000 contains":       values("name:contains", ",", 3000),
+			"3,000 name= AND-ed":   values("name", "&name=", 3000),
+			"3,000 _id= AND-ed":    values("_id", "&_id=", 3000),
+			"3,000 identifier=s|n": values("identifier", "&identifier=s|", 3000),
+		} {
+			r := c.do("POST", "/Location/_search", body, form...)
+			switch r.status {
+			case http.StatusOK:
+			case http.StatusBadRequest:
+				m := wantOutcome(t, r, http.StatusBadRequest)
+				issue := m["issue"].([]any)[0].(map[string]any)
+				d, _ := issue["diagnostics"].(string)
+				if issue["code"] != "too-costly" || !strings.Contains(d, "database cannot run this request") || strings.Contains(d, "SELECT") || strings.Contains(d, "SQL logic") {
+					t.Errorf("%s: issue %v, want too-costly with a public reason", name, issue)
+				}
+			default:
+				t.Errorf("%s: %d, want 200 or 400: %s", name, r.status, r)
+			}
+		}
+	})
+}

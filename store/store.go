@@ -33,7 +33,32 @@ var (
 	// ErrUnavailable: the database cannot be reached or refused the operation
 	// for a reason that is not the request's fault.
 	ErrUnavailable = errors.New("store unavailable")
+	// ErrBadQuery: the engine cannot run what the caller asked for (more
+	// conditions than it combines in one query, a value larger than it
+	// takes). The request is at fault, not the database: retrying it
+	// unchanged fails again. Engines return it as a *QueryError.
+	ErrBadQuery = errors.New("query the store cannot run")
 )
+
+// QueryError is ErrBadQuery with a reason a client may read: what about the
+// query was too much, in words the engine chose. It never holds the query
+// text or the driver's message, which go to Cause for the logs.
+type QueryError struct {
+	// Op names the operation ("sqlite: search Location").
+	Op string
+	// Reason is public: "the search combines more conditions than ...".
+	Reason string
+	// Cause is the driver's error, for the logs only; errors.Is does not
+	// reach it (callers test sentinels, never driver types).
+	Cause error
+}
+
+func (e *QueryError) Error() string {
+	return fmt.Sprintf("%s: %v: %s: %v", e.Op, ErrBadQuery, e.Reason, e.Cause)
+}
+
+// Unwrap makes errors.Is(err, ErrBadQuery) hold.
+func (e *QueryError) Unwrap() error { return ErrBadQuery }
 
 // Resource is one stored version of a FHIR resource.
 type Resource struct {
@@ -137,7 +162,11 @@ type Result struct {
 }
 
 // Store is the contract every engine implements. Every method takes the
-// request's context. Errors wrap the sentinels above.
+// request's context. Errors wrap the sentinels above. A query the caller
+// made too large for the engine (Search, HistoryPage, ReportKeyHolders)
+// fails with ErrBadQuery, never ErrUnavailable: that one means the
+// database itself is down or refusing (closed, busy beyond its timeout,
+// unreachable), and only it invites a retry.
 type Store interface {
 	// Read returns the current version. A deleted resource returns its
 	// deletion version together with ErrDeleted; an unknown one ErrNotFound.

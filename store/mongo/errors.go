@@ -9,6 +9,7 @@ import (
 
 	"github.com/madx-project/madx/store"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver"
 )
 
 // This file is the one place where driver errors become store sentinels.
@@ -45,9 +46,42 @@ func (e *unavailableError) Unwrap() []error {
 	return []error{store.ErrUnavailable}
 }
 
-// unavailable wraps a driver error as ErrUnavailable, naming the operation.
+// unavailable wraps a driver error as ErrUnavailable, naming the operation,
+// unless the server refused what the request asked for (tooMuch): that is
+// ErrBadQuery, the caller's fault, and no retry helps.
 func unavailable(op string, err error) error {
+	if reason := tooMuch(err); reason != "" {
+		return &store.QueryError{Op: "mongo: " + op, Reason: reason, Cause: err}
+	}
 	return &unavailableError{op: op, cause: err}
+}
+
+// refusals are MongoDB's answers to a command that exceeds one of its
+// limits (www.mongodb.com/docs/manual/reference/limits/), by error code,
+// with what a client is told. The command is ours; the sizes in it are
+// the client's (a search of megabytes of values, a very long prefix).
+var refusals = map[int]string{
+	2:     "a search value is one the database refuses (BadValue)",
+	10334: "the search or the resource is larger than the database takes in one document (MongoDB's 16 MiB)",
+	51091: "a search value is longer than the database matches (MongoDB's regular expression limit)",
+}
+
+// tooMuch is the public reason when err is the database refusing the
+// request's size or values, else "".
+func tooMuch(err error) string {
+	if errors.Is(err, driver.ErrDocumentTooLarge) {
+		return refusals[10334]
+	}
+	var se mongo.ServerError
+	if !errors.As(err, &se) || mongo.IsNetworkError(err) || mongo.IsTimeout(err) {
+		return ""
+	}
+	for code, reason := range refusals {
+		if se.HasErrorCode(code) {
+			return reason
+		}
+	}
+	return ""
 }
 
 // transient returns the driver error under err when the server labelled it

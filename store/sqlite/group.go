@@ -35,18 +35,37 @@ type writeResp struct {
 // Write implements store.Store. It returns once the transaction holding the
 // changes is committed with synchronous=FULL.
 func (s *Store) Write(ctx context.Context, changes []store.Change) ([]store.Result, error) {
+	closed := fmt.Errorf("sqlite: write: store closed: %w", store.ErrUnavailable)
+	select {
+	case <-s.quit:
+		return nil, closed
+	default:
+	}
 	req := &writeReq{ctx: ctx, changes: changes, done: make(chan writeResp, 1)}
 	select {
 	case s.queue <- req:
 	case <-ctx.Done():
 		return nil, fmt.Errorf("sqlite: write: %w", ctx.Err())
 	case <-s.quit:
-		return nil, fmt.Errorf("sqlite: write: store closed: %w", store.ErrUnavailable)
+		return nil, closed
 	}
 	// Once queued, wait for the verdict even if ctx ends: returning early
-	// could report a failure for a write that then commits.
-	r := <-req.done
-	return r.results, r.err
+	// could report a failure for a write that then commits. The queue is
+	// buffered, so a Write racing Close can land in it after the writer's
+	// last drain: the writer answers everything it took before it stops, so
+	// no answer once it has stopped means the write never ran (without
+	// this, such a Write waited forever).
+	select {
+	case r := <-req.done:
+		return r.results, r.err
+	case <-s.writerDone:
+		select {
+		case r := <-req.done:
+			return r.results, r.err
+		default:
+			return nil, closed
+		}
+	}
 }
 
 // writer is the goroutine that owns the writer connection.

@@ -23,6 +23,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -302,7 +303,40 @@ func translate(op string, err error) error {
 		return fmt.Errorf("sqlite: %s: %w", op, store.ErrDuplicateKey)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("sqlite: %s: %w", op, err)
-	default:
-		return fmt.Errorf("sqlite: %s: %v: %w", op, err, store.ErrUnavailable)
+	case errors.As(err, &se):
+		if reason := tooMuch(se); reason != "" {
+			return &store.QueryError{Op: "sqlite: " + op, Reason: reason, Cause: err}
+		}
 	}
+	return fmt.Errorf("sqlite: %s: %v: %w", op, err, store.ErrUnavailable)
+}
+
+// limits are SQLite's refusals of a statement that exceeds one of its
+// limits (sqlite.org/limits.html), with what a client is told about them.
+// The query text is ours; the size is the client's: a search of a few
+// thousand prefixes or AND-ed parameters deepens the expression tree past
+// 1,000, and one with many contains values binds more than 32,766
+// variables. Each is the request's fault, and a retry fails the same way.
+var limits = []struct{ message, reason string }{
+	{"Expression tree is too large", "the search combines more conditions than the database evaluates in one query (SQLite's expression depth limit of 1,000)"},
+	{"too many SQL variables", "the search has more values than the database takes in one query (SQLite's limit of 32,766 bound values)"},
+	{"parser stack overflow", "the search nests more conditions than the database parses in one query"},
+	{"LIKE or GLOB pattern too complex", "a search value is more complex than the database matches"},
+}
+
+// tooMuch is the public reason when se is SQLite refusing a statement over
+// one of its limits, else "".
+func tooMuch(se *sqlite.Error) string {
+	if se.Code()&0xff == sqlite3.SQLITE_TOOBIG {
+		return "a search value is larger than the database takes"
+	}
+	if se.Code()&0xff != sqlite3.SQLITE_ERROR {
+		return ""
+	}
+	for _, l := range limits {
+		if strings.Contains(se.Error(), l.message) {
+			return l.reason
+		}
+	}
+	return ""
 }

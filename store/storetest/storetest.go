@@ -50,6 +50,8 @@ func Run(t *testing.T, open Opener) {
 		{"SearchPaging", testSearchPaging},
 		{"HistoryPage", testHistoryPage},
 		{"HistoryFilters", testHistoryFilters},
+		{"QueriesTooLargeForTheEngine", testQueriesTooLargeForTheEngine},
+		{"ClosedIsUnavailable", testClosedIsUnavailable},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
