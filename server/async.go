@@ -143,13 +143,19 @@ const staleClaim = 10 * time.Minute
 // saveJob writes a job in state; ifMatch, when non-zero, is the version
 // that must still be current (a claim).
 func (s *Server) saveJob(ctx context.Context, id string, job asyncJob, state string, create bool, ifMatch int64) error {
-	_, err := s.opts.Store.Write(ctx, []store.Change{{Type: asyncType, ID: id, CreateOnly: create, IfMatch: ifMatch,
+	_, err := s.writeJob(ctx, id, job, state, create, ifMatch)
+	return err
+}
+
+// writeJob is saveJob, returning the version written.
+func (s *Server) writeJob(ctx context.Context, id string, job asyncJob, state string, create bool, ifMatch int64) (int64, error) {
+	res, err := s.opts.Store.Write(ctx, []store.Change{{Type: asyncType, ID: id, CreateOnly: create, IfMatch: ifMatch,
 		Index:  store.Index{Status: state, Tokens: ownerTokens(job.Principal)},
 		Render: func(int64, time.Time) ([]byte, error) { return json.Marshal(job) }}})
 	if err != nil {
-		return fmt.Errorf("save async job %s: %w", id, err)
+		return 0, fmt.Errorf("save async job %s: %w", id, err)
 	}
-	return nil
+	return res[0].Resource.VersionID, nil
 }
 
 func (s *Server) loadJob(ctx context.Context, id string) (asyncJob, store.Resource, error) {
@@ -300,8 +306,10 @@ func (s *Server) sweepJobs(ctx context.Context) {
 			return
 		}
 	}
+	// An expired job goes whole, history included: a deletion version
+	// would keep the versions that held its request body (issue 14).
 	for _, id := range expired {
-		if _, err := s.opts.Store.Write(ctx, []store.Change{{Type: asyncType, ID: id, Delete: true}}); err != nil {
+		if err := s.opts.Store.Forget(ctx, asyncType, id, 0); err != nil {
 			s.log.Warn().Err(err).Str("job", id).Msg("expire async job")
 		}
 	}
@@ -340,9 +348,16 @@ func (s *Server) runJob(ctx context.Context, id string) {
 	job.Done, job.Finished = true, s.opts.Now().UTC()
 	job.Status, job.ContentType, job.Result = res.Status, res.Header.Get("Content-Type"), res.Body
 	job.Body = nil // the report numbers need not be kept once processed
-	if err := s.saveJob(ctx, id, job, jobDone, false, 0); err != nil {
+	done, err := s.writeJob(ctx, id, job, jobDone, false, 0)
+	if err != nil {
 		s.log.Error().Err(err).Str("job", id).Msg("record async result")
 		return
+	}
+	// The pending and running versions before it hold the request body in
+	// the store's history: they go now (issue 14: the body was kept for
+	// ever). Should this fail, the expiry removes them with the job.
+	if err := s.opts.Store.Forget(ctx, asyncType, id, done); err != nil {
+		s.log.Warn().Err(err).Str("job", id).Msg("forget async request body")
 	}
 	s.log.Info().Str("job", id).Int("status", job.Status).Msg("async submission processed")
 }

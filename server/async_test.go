@@ -1,12 +1,17 @@
 package server_test
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/madx-project/madx/server"
 	"github.com/madx-project/madx/store"
 )
 
@@ -156,6 +161,82 @@ func TestAsyncJobRunsOnce(t *testing.T) {
 					t.Errorf("gen-%d is at %s, want W/\"1\": the job ran more than once", i, g.header.Get("ETag"))
 				}
 			}
+		})
+	}
+}
+
+// TestAsyncJobBodiesGo reads the store itself: once a job is done, no
+// version of it holds the request body (they stayed in the history for
+// ever), and once it has expired nothing of it is left (issue 14 item 8).
+func TestAsyncJobBodiesGo(t *testing.T) {
+	for _, e := range engines() {
+		t.Run(e.name, func(t *testing.T) {
+			st := e.open(t)
+			var later atomic.Bool
+			clock := func(o *server.Options) {
+				o.Now = func() time.Time {
+					if later.Load() {
+						return time.Now().Add(25 * time.Hour) // past the default retention of 24 h
+					}
+					return time.Now()
+				}
+			}
+			first := newClient(t, keepOpen{st}, clock)
+			first.loadDefinitions()
+			first.startAsync(t)
+			r := first.do("POST", "/", generatedCollection(t, 2), "Prefer", "respond-async")
+			if r.status != http.StatusAccepted {
+				t.Fatalf("respond-async: %d %s", r.status, r)
+			}
+			jobURL := r.header.Get("Content-Location")
+			id := jobURL[strings.LastIndex(jobURL, "/")+1:]
+			if res := poll(t, first, jobURL[strings.Index(jobURL, "/_async/"):]); res.status != http.StatusOK {
+				t.Fatalf("result: %d %s", res.status, res)
+			}
+			// The old versions go right after the done one is written,
+			// which the poll may see first.
+			ctx := context.Background()
+			bodies := func() (held []int64) {
+				versions, err := st.History(ctx, "AsyncJob", id)
+				if err != nil {
+					t.Fatalf("History of the job: %v", err)
+				}
+				for _, v := range versions {
+					var job struct{ Body []byte }
+					if err := json.Unmarshal(v.Body, &job); err != nil || len(job.Body) > 0 {
+						held = append(held, v.VersionID)
+					}
+				}
+				return held
+			}
+			for deadline := time.Now().Add(10 * time.Second); len(bodies()) > 0; time.Sleep(20 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("versions %v of the done job still hold the request body", bodies())
+				}
+			}
+			feed, err := st.HistoryPage(ctx, store.HistoryQuery{Type: "AsyncJob", Count: 100})
+			if err != nil || len(feed.Resources) != 1 {
+				t.Errorf("the store's AsyncJob history holds %d versions (%v), want the done one alone", len(feed.Resources), err)
+			}
+
+			later.Store(true)
+			second := newClient(t, keepOpen{st}, clock)
+			second.startAsync(t) // sweeps at once: the job has expired
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				_, err := st.History(ctx, "AsyncJob", id)
+				if errors.Is(err, store.ErrNotFound) {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("the expired job is still in the store: History answers %v", err)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			if g := second.do("GET", jobURL[strings.Index(jobURL, "/_async/"):], nil); g.status != http.StatusNotFound {
+				t.Errorf("poll of the expired job: %d, want 404", g.status)
+			}
+			st.Close()
 		})
 	}
 }

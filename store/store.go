@@ -202,6 +202,15 @@ type Store interface {
 	// q.Type, or of every type, newest first (see CompareVersions), after
 	// q.After: the feed behind type- and system-level _history.
 	HistoryPage(ctx context.Context, q HistoryQuery) (Page, error)
+	// Forget removes versions of one resource for good, history included:
+	// those older than version below, or every version when below is 0
+	// (Read, History then answer ErrNotFound, as if it never existed). It
+	// is for madx's internal records whose old versions must not outlive
+	// their use (an async job's request body); a FHIR resource's history
+	// is never forgotten. Forgetting what is not there is no error. It is
+	// not atomic with a concurrent Write of the same resource: callers
+	// forget what no one else writes any more.
+	Forget(ctx context.Context, typ, id string, below int64) error
 	// Stamp returns a number that changes whenever a resource of one of the
 	// given types is written, by this process or any other sharing the
 	// database: the cheap check behind cache invalidation. Types for which

@@ -559,3 +559,22 @@ func newID() string {
 	_, _ = crand.Read(b[:])
 	return hex.EncodeToString(b[:])
 }
+
+// Forget implements store.Store: the history documents below the version,
+// or the resource whole (its current document, then every history
+// document; a crash in between leaves history that a later Forget of the
+// same resource removes, and that no read shows, since reads start from
+// the current document).
+func (s *Store) Forget(ctx context.Context, typ, id string, below int64) error {
+	key := docKey(typ, id)
+	hist := bson.D{{Key: "type", Value: typ}, {Key: "id", Value: id}}
+	if below > 0 {
+		hist = append(hist, bson.E{Key: "versionId", Value: bson.D{{Key: "$lt", Value: below}}})
+	} else if _, err := s.resources.DeleteOne(ctx, bson.D{{Key: "_id", Value: key}}); err != nil {
+		return unavailable("forget "+key, err)
+	}
+	if _, err := s.history.DeleteMany(ctx, hist); err != nil {
+		return unavailable("forget "+key, err)
+	}
+	return s.bumpStamps(ctx, []string{typ})
+}

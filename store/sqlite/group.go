@@ -24,7 +24,10 @@ const maxGroup = 64
 type writeReq struct {
 	ctx     context.Context
 	changes []store.Change
-	done    chan writeResp
+	// run, when set, is done in the request's savepoint instead of the
+	// changes (Forget); it returns the type whose stamp it changed.
+	run  func(ctx context.Context, t *txn) (string, error)
+	done chan writeResp
 }
 
 type writeResp struct {
@@ -35,13 +38,17 @@ type writeResp struct {
 // Write implements store.Store. It returns once the transaction holding the
 // changes is committed with synchronous=FULL.
 func (s *Store) Write(ctx context.Context, changes []store.Change) ([]store.Result, error) {
+	return s.send(ctx, &writeReq{ctx: ctx, changes: changes, done: make(chan writeResp, 1)})
+}
+
+// send hands a request to the writer and waits for its verdict.
+func (s *Store) send(ctx context.Context, req *writeReq) ([]store.Result, error) {
 	closed := fmt.Errorf("sqlite: write: store closed: %w", store.ErrUnavailable)
 	select {
 	case <-s.quit:
 		return nil, closed
 	default:
 	}
-	req := &writeReq{ctx: ctx, changes: changes, done: make(chan writeResp, 1)}
 	select {
 	case s.queue <- req:
 	case <-ctx.Done():
@@ -135,7 +142,15 @@ func (s *Store) commitGroup(group []*writeReq) {
 			fail(translate("savepoint", err))
 			return
 		}
-		res, types, err := s.applyAll(ctx, t, r.changes, now)
+		var res []store.Result
+		var types map[string]bool
+		if r.run != nil {
+			var typ string
+			typ, err = r.run(ctx, t)
+			types = map[string]bool{typ: true}
+		} else {
+			res, types, err = s.applyAll(ctx, t, r.changes, now)
+		}
 		if err != nil {
 			if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO request; RELEASE request"); rerr != nil {
 				r.done <- writeResp{err: err}

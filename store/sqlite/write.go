@@ -212,3 +212,42 @@ func (w *writeStmts) close() {
 		}
 	}
 }
+
+// Forget implements store.Store, on the writer like every change: the
+// history rows below the version, or the resource whole (its current row,
+// the token rows it lists, every history row).
+func (s *Store) Forget(ctx context.Context, typ, id string, below int64) error {
+	op := "forget " + typ + "/" + id
+	run := func(ctx context.Context, t *txn) (string, error) {
+		if below > 0 {
+			if _, err := t.tx.ExecContext(ctx, `DELETE FROM history WHERE type = ? AND id = ? AND version < ?`, typ, id, below); err != nil {
+				return "", translate(op, err)
+			}
+			return typ, nil
+		}
+		var tokens []byte
+		err := t.tx.QueryRowContext(ctx, `SELECT tokens FROM current WHERE type = ? AND id = ?`, typ, id).Scan(&tokens)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return "", translate(op, err)
+		}
+		var rows []string
+		if tokens != nil {
+			if err := json.Unmarshal(tokens, &rows); err != nil {
+				return "", fmt.Errorf("sqlite: %s: decode stored tokens: %w", op, err)
+			}
+		}
+		for _, tok := range rows {
+			if _, err := t.tx.ExecContext(ctx, `DELETE FROM tokens WHERE type = ? AND token = ? AND id = ?`, typ, tok, id); err != nil {
+				return "", translate(op, err)
+			}
+		}
+		for _, q := range []string{`DELETE FROM current WHERE type = ? AND id = ?`, `DELETE FROM history WHERE type = ? AND id = ?`} {
+			if _, err := t.tx.ExecContext(ctx, q, typ, id); err != nil {
+				return "", translate(op, err)
+			}
+		}
+		return typ, nil
+	}
+	_, err := s.send(ctx, &writeReq{ctx: ctx, run: run, done: make(chan writeResp, 1)})
+	return err
+}

@@ -52,6 +52,7 @@ func Run(t *testing.T, open Opener) {
 		{"HistoryFilters", testHistoryFilters},
 		{"QueriesTooLargeForTheEngine", testQueriesTooLargeForTheEngine},
 		{"ClosedIsUnavailable", testClosedIsUnavailable},
+		{"Forget", testForget},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
