@@ -153,6 +153,7 @@ func storeError(err error) *oo.Error {
 	if errors.As(err, &e) {
 		return e
 	}
+	var qe *store.QueryError
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return oo.Wrap(http.StatusNotFound, err, oo.Issue{Severity: oo.SeverityFatal, Code: oo.NotFound, Diagnostics: "The resource was not found."})
@@ -171,12 +172,10 @@ func storeError(err error) *oo.Error {
 	case errors.Is(err, context.DeadlineExceeded):
 		return oo.Wrap(http.StatusServiceUnavailable, err, oo.Issue{Severity: oo.SeverityFatal, Code: oo.Timeout,
 			Diagnostics: "The request took longer than this server allows; nothing unacknowledged was stored. Retry later."})
-	case errors.As(err, new(*store.QueryError)):
+	case errors.As(err, &qe):
 		// The request asked for more than the database runs (issue 14): a
 		// 400 with the engine's public reason, never the 503 that invites
 		// a client to retry what fails again.
-		var qe *store.QueryError
-		errors.As(err, &qe)
 		return oo.Wrap(http.StatusBadRequest, err, oo.Issue{Severity: oo.SeverityFatal, Code: oo.TooCostly,
 			Diagnostics: "The database cannot run this request: " + qe.Reason + ". Use fewer parameters or values, or shorter ones (docs/search.md)."})
 	case errors.Is(err, store.ErrUnavailable):
