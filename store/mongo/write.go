@@ -415,20 +415,7 @@ func (s *Store) swap(ctx context.Context, w *write, txn string, canCheck bool) e
 		if !isDup(err) {
 			return unavailable("write "+w.key, err)
 		}
-		onID, known := dupOnID(err)
-		if !known && canCheck {
-			// FerretDB does not say which index: if the document is
-			// there now, a concurrent writer created it.
-			n, cerr := s.resources.CountDocuments(ctx, bson.D{{Key: "_id", Value: w.key}})
-			if cerr != nil {
-				return unavailable("write "+w.key, cerr)
-			}
-			onID = n > 0
-		}
-		if onID {
-			return lostRace
-		}
-		return fmt.Errorf("mongo: write %s: report key %q: %w", w.key, w.after.ReportKey, store.ErrDuplicateKey)
+		return s.insertCollided(ctx, w, err, canCheck)
 	}
 	filter := bson.D{
 		{Key: "_id", Value: w.key},
@@ -502,9 +489,17 @@ func (s *Store) insertNew(ctx context.Context, ws []*write, txn string, canCheck
 	}
 	// The documents before i are in (ordered): the caller's rollback
 	// removes them. Which index the one at i collided on decides.
-	w := ws[i]
+	return s.insertCollided(ctx, ws[i], err, canCheck)
+}
+
+// insertCollided explains the duplicate-key error err of inserting w's new
+// document: a lost race when another writer created the resource (its
+// _id), a taken report key otherwise.
+func (s *Store) insertCollided(ctx context.Context, w *write, err error, canCheck bool) error {
 	onID, known := dupOnID(err)
 	if !known && canCheck {
+		// FerretDB does not say which index: if the document is there
+		// now, a concurrent writer created it.
 		n, cerr := s.resources.CountDocuments(ctx, bson.D{{Key: "_id", Value: w.key}})
 		if cerr != nil {
 			return unavailable("write "+w.key, cerr)
