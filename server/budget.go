@@ -64,13 +64,6 @@ func (b *budget) give(n int64) {
 	b.mu.Unlock()
 }
 
-// inUse is the count of bytes in flight, for tests.
-func (b *budget) inUse() int64 {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.used
-}
-
 // spent is the answer when a request's bytes do not fit.
 func (b *budget) spent() error {
 	return oo.Errorf(http.StatusServiceUnavailable, oo.Transient, "",
