@@ -78,6 +78,13 @@ type Cond struct {
 // whose comma-separated values are alternatives.
 type Clause struct {
 	Any []Cond
+	// Broad marks a clause that most resources of the type pass (the
+	// rights of a district or national token: thousands of facilities). An
+	// engine applies it as any other, but should not plan the search by
+	// it: walking the type in sort order and testing each resource finds a
+	// page of 50 at once, where looking up every member and sorting all
+	// their reports took 40 times longer (docs/search.md).
+	Broad bool
 }
 
 // Sort orders search results; ties are broken by id, in the same direction.

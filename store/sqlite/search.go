@@ -73,7 +73,7 @@ func searchSQL(q store.Query) (string, []any, error) {
 func orderBy(q store.Query) string {
 	expr, dir := sortExpr(q.Sort)
 	plus := ""
-	if len(q.Where) > 0 {
+	if slices.ContainsFunc(q.Where, func(cl store.Clause) bool { return !cl.Broad }) {
 		plus = "+"
 	}
 	out := ""
@@ -174,6 +174,9 @@ func searchWhere(q store.Query) (string, []any, error) {
 		}
 		for _, col := range order {
 			or()
+			if cl.Broad && col != "t.token" {
+				b.WriteString("+") // not an index to drive by: see store.Clause.Broad
+			}
 			args = setSQL(&b, args, q.Type, col, sets[col])
 		}
 		if first {
