@@ -109,7 +109,7 @@ func CapabilityStatement(o CapabilityOptions) ([]byte, error) {
 			r.SearchParam = append(r.SearchParam, capSearchParam{Name: p.Name, Definition: p.Definition, Type: p.Type})
 		}
 		for _, op := range spec.Operations {
-			r.Operation = append(r.Operation, capOperation(op))
+			r.Operation = append(r.Operation, capOperation{Name: op.Name, Definition: op.Definition})
 		}
 		rest.Resource = append(rest.Resource, r)
 	}

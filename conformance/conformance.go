@@ -67,13 +67,30 @@ type ResourceSpec struct {
 type Operation struct {
 	Name       string // without the $
 	Definition string // the canonical OperationDefinition
+	// Reads marks an operation that only reads (it changes nothing, like
+	// $evaluate-measure): served at the instance level, by GET with its
+	// parameters in the query as well as by POST with a Parameters body.
+	Reads bool
 }
 
 // Validate is FHIR R4's $validate (resource-operation-validate.html).
 var Validate = Operation{Name: "validate", Definition: "http://hl7.org/fhir/OperationDefinition/Resource-validate"}
 
+// Completeness is madx's $completeness on a Measure: expected, received,
+// on-time, late and missing reports per period and Location
+// (docs/reporting.md).
+var Completeness = Operation{Name: "completeness", Definition: "https://github.com/madx-project/madx/fhir/OperationDefinition/Measure-completeness", Reads: true}
+
+// Aggregate is madx's $aggregate on a Measure: the stored reports summed
+// over a longer period and the Locations below one (docs/aggregation.md),
+// with the parameter names of FHIR's $evaluate-measure.
+var Aggregate = Operation{Name: "aggregate", Definition: "https://github.com/madx-project/madx/fhir/OperationDefinition/Measure-aggregate", Reads: true}
+
 // OperationRoutes returns the routes of an operation on a type.
 func OperationRoutes(typ string, op Operation) []Route {
+	if op.Reads {
+		return []Route{{"GET", "/" + typ + "/:id/$" + op.Name}, {"POST", "/" + typ + "/:id/$" + op.Name}}
+	}
 	return []Route{{"POST", "/" + typ + "/$" + op.Name}, {"POST", "/" + typ + "/:id/$" + op.Name}}
 }
 
@@ -178,7 +195,7 @@ func Resources() []ResourceSpec {
 	crud := []Interaction{Read, VRead, Update, Delete, HistoryInstance, Create, SearchType, HistoryType}
 	return []ResourceSpec{
 		{Type: "Measure", Profile: "https://profiles.ihe.net/QRPH/mADX/StructureDefinition/mADX-Measure", Interactions: crud,
-			Operations:    []Operation{Validate},
+			Operations:    []Operation{Validate, Completeness, Aggregate},
 			Documentation: "Aggregate Report Definitions: Retrieve Aggregate Report Definition [QRPH-59].",
 			SearchParams: append(definitionParams("Measure"), param("Measure", "title", "string", "token:title"),
 				param("Measure", "identifier", "token", "token:identifier"), param("Measure", "publisher", "string", "token:publisher"))},

@@ -679,6 +679,10 @@ func TestRuleEntryPointMatrix(t *testing.T) {
 var notWrites = map[string]string{
 	"POST /fhir/:type/_search": "a search sent as a form",
 	"PATCH /fhir/:type/:id":    "answers 501 (not implemented), audited as a refused write",
+	// Reading operations take POST for their Parameters (FHIR
+	// operations.html#request) and write nothing.
+	"POST /fhir/:type/:id/$completeness": "a reading operation: its parameters sent as a Parameters body",
+	"POST /fhir/:type/:id/$aggregate":    "a reading operation: its parameters sent as a Parameters body",
 	// ADX answers DHIS2 ImportSummaries, not FHIR, so the matrix's ways
 	// (which read OperationOutcomes) cannot send it yet; each of its rules
 	// (scope, facility rights, validation, natural key, dryRun, atomicity)

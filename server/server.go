@@ -284,6 +284,10 @@ func (s *Server) operation(op conformance.Operation) handlerFunc {
 	switch op.Name {
 	case conformance.Validate.Name:
 		return s.validateOp
+	case conformance.Completeness.Name:
+		return s.completenessOp
+	case conformance.Aggregate.Name:
+		return s.aggregateOp
 	}
 	return func(c *gin.Context) (*answer, error) {
 		return nil, oo.Errorf(http.StatusNotImplemented, oo.NotSupported, "", "The operation $%s is not implemented by this server.", op.Name)

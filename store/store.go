@@ -99,6 +99,13 @@ type Index struct {
 	// Tokens are "name=value" search tokens (identifier=system|value,
 	// name=..., partof=Location/x, ...).
 	Tokens []string
+	// Figures are a MeasureReport's numbers (population counts and strata)
+	// in the pipeline's own encoding, kept with the current version so that
+	// the operations that sum or count reports ($aggregate, $completeness)
+	// read no body (Scan). Engines store and return them as opaque bytes.
+	// Nil when absent: a version written before figures existed, whose
+	// reader falls back to its body.
+	Figures []byte
 }
 
 // Change is one write in a Write call.
@@ -198,6 +205,14 @@ type Store interface {
 	// (see Query.Matches), in q.Sort order, after q.After. A multi-change
 	// write is seen whole or not at all.
 	Search(ctx context.Context, q Query) (Page, error)
+	// Scan calls fn for every live resource of q.Type matching q, in
+	// q.Sort order (q.Count, q.After and q.Total do not apply), until fn
+	// returns an error, which Scan returns. Resources come without their
+	// Body: what the Index holds, Figures included, is all the operations
+	// that count and sum reports need, and reading no body back is what
+	// keeps them flat in the size of the reports. A multi-change write is
+	// seen whole or not at all.
+	Scan(ctx context.Context, q Query, fn func(Resource) error) error
 	// HistoryPage returns one page of versions (deletions included) of
 	// q.Type, or of every type, newest first (see CompareVersions), after
 	// q.After: the feed behind type- and system-level _history.
@@ -247,3 +262,31 @@ func CheckStamped(types []string) error {
 	}
 	return nil
 }
+
+// ScanPages implements Scan with Search, a page at a time, dropping the
+// bodies: correct on any engine, though it reads every body and the
+// figures only where Search returns them. Engines that can read the index
+// alone do better.
+func ScanPages(ctx context.Context, s Store, q Query, fn func(Resource) error) error {
+	q.Count, q.After, q.Total = scanPage, nil, false
+	for {
+		p, err := s.Search(ctx, q)
+		if err != nil {
+			return err
+		}
+		for _, r := range p.Resources {
+			r.Body = nil
+			if err := fn(r); err != nil {
+				return err
+			}
+		}
+		if !p.More || len(p.Resources) == 0 {
+			return nil
+		}
+		k := q.Sort.KeyOf(p.Resources[len(p.Resources)-1])
+		q.After = &k
+	}
+}
+
+// scanPage is how many resources ScanPages asks Search for at a time.
+const scanPage = 1000

@@ -470,3 +470,8 @@ func (s *Store) visible(ctx context.Context, op string, batch []state, q store.H
 	}
 	return out, nil
 }
+
+// Scan implements store.Store with Search pages for now.
+func (s *Store) Scan(ctx context.Context, q store.Query, fn func(store.Resource) error) error {
+	return store.ScanPages(ctx, s, q, fn)
+}

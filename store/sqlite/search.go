@@ -396,3 +396,8 @@ func placeholders(n int) string {
 	}
 	return "?" + strings.Repeat(", ?", n-1)
 }
+
+// Scan implements store.Store with Search pages for now.
+func (s *Store) Scan(ctx context.Context, q store.Query, fn func(store.Resource) error) error {
+	return store.ScanPages(ctx, s, q, fn)
+}
