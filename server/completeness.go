@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -12,10 +11,4 @@ import (
 // (docs/reporting.md). Not built yet.
 func (s *Server) completenessOp(c *gin.Context) (*answer, error) {
 	return nil, oo.Errorf(http.StatusNotImplemented, oo.NotSupported, "", "The operation $completeness is not implemented yet.")
-}
-
-// completeness computes the grid from the index, in the caller's rights
-// (ctx's principal). Not built yet.
-func (s *Server) completeness(ctx context.Context, q completenessQuery) (*completenessGrid, error) {
-	return nil, oo.Errorf(http.StatusNotImplemented, oo.NotSupported, "", "Completeness is not implemented yet.")
 }
