@@ -110,6 +110,9 @@ func (s *Server) render(jsonBody []byte, f format, pretty bool) ([]byte, error) 
 // status the error carries. Private causes go to the log only.
 func (s *Server) fail(c *gin.Context, err error) {
 	e := storeError(err)
+	if errors.Is(err, errOutboxFull) {
+		c.Header("Retry-After", outboxRetryAfter)
+	}
 	switch {
 	case e.Status >= 500 && (len(e.Issues) == 0 || e.Issues[0].Code == oo.Exception):
 		// An internal failure: the client gets a request id to quote, the

@@ -54,6 +54,9 @@ type Options struct {
 	// Security says who may call (tokens, client certificates), caps
 	// per-client concurrency and keeps the audit trail; zero: auth off.
 	Security Security
+	// Forwarding sends accepted reports on to upstream systems
+	// (docs/forwarding.md); zero: none.
+	Forwarding Forwarding
 	// Now and NewID make time and ids injectable for tests.
 	Now   func() time.Time
 	NewID func() string
@@ -67,6 +70,7 @@ type Server struct {
 	started time.Time
 	pipe    *pipeline.Pipeline
 	async   *asyncQueue
+	forward *forwarder // nil without destinations
 	limiter *limiter
 	budget  *budget
 	gzip    gzipPool
@@ -130,9 +134,17 @@ func New(opts Options) (*Server, error) {
 	if s.budget.max >= 0 && s.budget.max < opts.MaxBody {
 		return nil, fmt.Errorf("server: the bytes-in-flight budget (%d) is smaller than the largest body (%d): such a body could never be served", s.budget.max, opts.MaxBody)
 	}
-	s.pipe = pipeline.New(pipeline.Options{Store: opts.Store, Decode: opts.JSON.Decode,
+	popts := pipeline.Options{Store: opts.Store, Decode: opts.JSON.Decode,
 		Encode: func(m proto.Message) ([]byte, error) { return opts.JSON.Encode(m, false) },
-		Served: servedTypes(), Validation: opts.Validation, Secured: opts.Security.enabled(), NewID: opts.NewID, Now: opts.Now})
+		Served: servedTypes(), Validation: opts.Validation, Secured: opts.Security.enabled(), NewID: opts.NewID, Now: opts.Now}
+	if len(opts.Forwarding.Destinations) > 0 {
+		f, err := newForwarder(s, opts.Forwarding)
+		if err != nil {
+			return nil, err
+		}
+		s.forward, popts.Outbox = f, f.outbox
+	}
+	s.pipe = pipeline.New(popts)
 	s.engine = s.routes()
 	return s, nil
 }
@@ -236,6 +248,7 @@ func (s *Server) routes() *gin.Engine {
 	adxImport := s.handle(s.guard("", conformance.Batch, s.adxImport))
 	e.POST("/api/dataValueSets", adxImport)
 	e.POST("/api/:version/dataValueSets", adxImport)
+	s.forwardRoutes(g)
 	adxExport := s.handle(s.guard("MeasureReport", conformance.SearchType, s.adxExport))
 	e.GET("/api/dataValueSets", adxExport)
 	e.GET("/api/:version/dataValueSets", adxExport)
@@ -391,6 +404,14 @@ func (s *Server) readyz(c *gin.Context) {
 	if err := s.opts.Store.Ping(ctx); err != nil {
 		s.log.Warn().Err(err).Msg("readiness check failed")
 		c.Data(http.StatusServiceUnavailable, "text/plain; charset=utf-8", []byte("store unreachable\n"))
+		return
+	}
+	if msg, err := s.forwardBackingUp(ctx); err != nil || msg != "" {
+		if err != nil {
+			s.log.Warn().Err(err).Msg("readiness check: count the forward outbox")
+			msg = "forward outbox cannot be counted"
+		}
+		c.Data(http.StatusServiceUnavailable, "text/plain; charset=utf-8", []byte(msg+"\n"))
 		return
 	}
 	c.Data(http.StatusOK, "text/plain; charset=utf-8", []byte("ok\n"))

@@ -238,14 +238,14 @@ type Store interface {
 }
 
 // Unstamped tells the types whose writes bump no stamp: the ones nearly
-// every request writes (reports, their audit records, asynchronous jobs)
+// every request writes (reports, their audit records, asynchronous jobs, the forwards of reports)
 // and nothing caches. Bumping them cost a command per write on MongoDB (a
 // round trip each, issue 13) and a statement per commit on SQLite, for a
 // counter nobody read. Every other type is stamped, so a type a cache
 // starts to depend on is stamped without anyone having to remember it.
 func Unstamped(typ string) bool {
 	switch typ {
-	case "MeasureReport", "AuditEvent", "AsyncJob":
+	case "MeasureReport", "AuditEvent", "AsyncJob", "Forward":
 		return true
 	}
 	return false

@@ -96,6 +96,13 @@ type Options struct {
 	// Now is the clock the reporting schedules' deadlines are read by;
 	// time.Now when nil.
 	Now func() time.Time
+	// Outbox, when set, gives the records that must be stored in the same
+	// commit as plans, after them (the forwards to an upstream system,
+	// server/forward.go): so a crash can neither lose one nor leave one
+	// for a write that was not stored. Its changes may RenderAfter the
+	// plans' results, which come first and in order. An error refuses the
+	// whole commit (a full outbox).
+	Outbox func(ctx context.Context, plans []*Planned) ([]store.Change, error)
 }
 
 // Pipeline decides and commits writes. Create it with New.
@@ -404,6 +411,13 @@ func (p *Pipeline) Commit(ctx context.Context, plans []*Planned) ([]store.Result
 	for i, pl := range plans {
 		changes[i] = pl.Change
 	}
+	if p.opts.Outbox != nil {
+		more, err := p.opts.Outbox(ctx, plans)
+		if err != nil {
+			return nil, -1, err
+		}
+		changes = append(changes, more...)
+	}
 	rc, _ := ctx.Value(recorderKey{}).(Committer)
 	if rc != nil && !p.together {
 		rc = nil
@@ -425,9 +439,8 @@ func (p *Pipeline) Commit(ctx context.Context, plans []*Planned) ([]store.Result
 	}
 	if rc != nil {
 		rc.Committed()
-		rs = rs[:len(plans)]
 	}
-	return rs, -1, nil
+	return rs[:len(plans)], -1, nil
 }
 
 // Apply plans and commits one intent: a request of its own, or one batch
