@@ -110,9 +110,9 @@ func (f *forwarder) destination(name string) *destination {
 	return nil
 }
 
-// outbox is the pipeline's Outbox: for each MeasureReport write that a
+// Enqueue is the pipeline's Outbox: for each MeasureReport write that a
 // destination's filter selects, the forward to store in the same commit.
-func (f *forwarder) outbox(ctx context.Context, plans []*pipeline.Planned) ([]store.Change, error) {
+func (f *forwarder) Enqueue(ctx context.Context, plans []*pipeline.Planned) ([]store.Change, error) {
 	var out []store.Change
 	var fac interface{ Under(string) []string }
 	for i, pl := range plans {
@@ -156,10 +156,14 @@ func (f *forwarder) outbox(ctx context.Context, plans []*pipeline.Planned) ([]st
 		return nil, err
 	}
 	f.pending.Add(int64(len(out)))
+	return out, nil
+}
+
+// Committed wakes the workers: what was enqueued is stored.
+func (f *forwarder) Committed() {
 	for _, d := range f.dests {
 		d.poke()
 	}
-	return out, nil
 }
 
 // enqueue is the outbox change for plan i: its record names the version

@@ -249,8 +249,13 @@ func staleValues(old, now adx.Group) adx.Group {
 	return out
 }
 
-// sendADXParts sends parts in two atomic calls (values set, values
-// deleted) and halves them on a refusal.
+// sendADXParts sends parts in two calls: first the values to delete
+// (importStrategy DELETE), then the values to set (CREATE_AND_UPDATE,
+// atomicMode=ALL, halved on a refusal). Deleting first keeps the end state
+// right on a destination that deletes a whole dataSet's values for an
+// orgUnit and period, as madx does. A deletion the destination answers
+// with an ImportSummary counts as done even with conflicts: a value that
+// is not there is not stale, and the summary is kept for the operator.
 func (f *forwarder) sendADXParts(ctx context.Context, d *destination, parts []adxPart) {
 	if len(parts) == 0 {
 		return
@@ -264,9 +269,9 @@ func (f *forwarder) sendADXParts(ctx context.Context, d *destination, parts []ad
 			del = append(del, *p.delete)
 		}
 	}
-	status, answer, failure, refused := f.postADX(ctx, d, "CREATE_AND_UPDATE", set)
+	status, answer, failure, refused := f.postADX(ctx, d, "DELETE", del)
 	if failure == "" {
-		status, answer, failure, refused = f.postADX(ctx, d, "DELETE", del)
+		status, answer, failure, refused = f.postADX(ctx, d, "CREATE_AND_UPDATE", set)
 	}
 	switch {
 	case failure == "":
@@ -294,15 +299,17 @@ func (f *forwarder) postADX(ctx context.Context, d *destination, strategy string
 	if err != nil {
 		return 0, nil, err.Error(), true
 	}
-	q := url.Values{"idScheme": {d.Scheme.String()}, "importStrategy": {strategy}, "atomicMode": {"ALL"}}
+	deleting := strategy == "DELETE"
+	q := url.Values{"idScheme": {d.Scheme.String()}, "importStrategy": {strategy}, "atomicMode": {map[bool]string{true: "NONE", false: "ALL"}[deleting]}}
 	status, answer, err = d.call(ctx, http.MethodPost, d.URL+"/api/dataValueSets?"+q.Encode(), mediaADX, body)
-	if err != nil || (status != http.StatusOK && status != http.StatusConflict && !(status >= 200 && status < 300)) {
+	if err != nil || ((status < 200 || status >= 300) && status != http.StatusConflict) {
 		return status, answer, httpFailure(status, err), !retryable(status)
 	}
 	sum, ok := importSummaryOf(answer)
 	switch {
 	case !ok:
 		return status, answer, fmt.Sprintf("the destination answered %d with no ImportSummary", status), status == http.StatusConflict
+	case deleting:
 	case sum.Status == adxError || sum.ImportCount.Ignored > 0 || status == http.StatusConflict:
 		// Conflicts alone may be warnings about values DHIS2 imported.
 		return status, answer, fmt.Sprintf("the destination refused the values (%s: %d ignored, %d conflicts%s)", sum.Status, sum.ImportCount.Ignored, len(sum.Conflicts), firstConflict(sum)), true

@@ -683,6 +683,10 @@ var notWrites = map[string]string{
 	// operations.html#request) and write nothing.
 	"POST /fhir/:type/:id/$completeness": "a reading operation: its parameters sent as a Parameters body",
 	"POST /fhir/:type/:id/$aggregate":    "a reading operation: its parameters sent as a Parameters body",
+	// An operator's command over madx's own outbox records: it writes no
+	// resource, and forwards only what the pipeline already accepted
+	// (forward_test.go tests its rights).
+	"POST /fhir/$forward-replay": "moves dead-letter forwards back to pending",
 	// ADX answers DHIS2 ImportSummaries, not FHIR, so the matrix's ways
 	// (which read OperationOutcomes) cannot send it yet; each of its rules
 	// (scope, facility rights, validation, natural key, dryRun, atomicity)

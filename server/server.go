@@ -142,7 +142,7 @@ func New(opts Options) (*Server, error) {
 		if err != nil {
 			return nil, err
 		}
-		s.forward, popts.Outbox = f, f.outbox
+		s.forward, popts.Outbox = f, f
 	}
 	s.pipe = pipeline.New(popts)
 	s.engine = s.routes()

@@ -25,6 +25,7 @@ type handlerOptions struct {
 	asyncRetention    time.Duration
 	validation        measures.Options
 	security          server.Security
+	forwarding        server.Forwarding
 }
 
 // newHandler wires the FHIR server over a store with madx's codecs.
@@ -35,6 +36,6 @@ func newHandler(st store.Store, log zerolog.Logger, o handlerOptions) (*server.S
 		MaxBody: o.maxBody, MaxBundleEntries: o.maxBundleEntries,
 		MaxHeaderBytes: o.maxHeaderBytes, BodyRate: o.bodyRate,
 		AsyncRetention: o.asyncRetention, Validation: o.validation,
-		Security: o.security,
+		Security: o.security, Forwarding: o.forwarding,
 	})
 }

@@ -33,6 +33,7 @@ type serveConfig struct {
 	gcPercent        int
 	security         securityConfig
 	conn             connConfig
+	forward          forwardConfig
 }
 
 // connConfig bounds connections (docs/security.md, "Limits against abuse").
@@ -105,6 +106,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := c.conn.register(fs, getenv); err != nil {
 		return err
 	}
+	if err := c.forward.register(fs, getenv); err != nil {
+		return err
+	}
 	if err := fs.Parse(args); err != nil {
 		return usageError(err)
 	}
@@ -137,6 +141,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("%w: --subject-check is %q; expected on or off", errUsage, c.subjectCheck)
 	}
 
+	if hopts.forwarding, err = c.forward.options(getenv); err != nil {
+		return err
+	}
+	for _, d := range hopts.forwarding.Destinations {
+		// The URL and filters only: credentials are never logged.
+		log.Info().Str("destination", d.Name).Str("kind", d.Kind).Str("url", d.URL).Strs("measures", d.Measures).Strs("locations", d.Locations).Msg("forwarding accepted reports")
+	}
 	if hopts.security, err = c.security.options(c.addr, log); err != nil {
 		return err
 	}
@@ -178,6 +189,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	asyncCtx, stopAsync := context.WithCancel(context.Background())
 	defer stopAsync()
 	h.StartAsync(asyncCtx, 2)
+	h.StartForwarding(asyncCtx)
 	if len(c.load) > 0 {
 		l := &loader{sender{client: inprocess.Client(h.Internal("serve --load")), base: c.baseURL, out: stdout}}
 		if err := l.loadPaths(ctx, c.load); err != nil {

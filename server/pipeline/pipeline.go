@@ -96,13 +96,21 @@ type Options struct {
 	// Now is the clock the reporting schedules' deadlines are read by;
 	// time.Now when nil.
 	Now func() time.Time
-	// Outbox, when set, gives the records that must be stored in the same
-	// commit as plans, after them (the forwards to an upstream system,
-	// server/forward.go): so a crash can neither lose one nor leave one
-	// for a write that was not stored. Its changes may RenderAfter the
-	// plans' results, which come first and in order. An error refuses the
-	// whole commit (a full outbox).
-	Outbox func(ctx context.Context, plans []*Planned) ([]store.Change, error)
+	// Outbox, when set, adds to every commit the records that must be
+	// stored with it (the forwards to upstream systems, server/forward.go),
+	// so that a crash can neither lose one nor leave one for a write that
+	// was not stored.
+	Outbox Outbox
+}
+
+// Outbox is what Commit stores beside the plans and tells once they are.
+type Outbox interface {
+	// Enqueue gives the changes to store after plans in the same Write.
+	// They may RenderAfter the plans' results, which come first and in
+	// order. An error refuses the whole commit (a full outbox).
+	Enqueue(ctx context.Context, plans []*Planned) ([]store.Change, error)
+	// Committed is called after a Write that held Enqueue's changes.
+	Committed()
 }
 
 // Pipeline decides and commits writes. Create it with New.
@@ -411,12 +419,13 @@ func (p *Pipeline) Commit(ctx context.Context, plans []*Planned) ([]store.Result
 	for i, pl := range plans {
 		changes[i] = pl.Change
 	}
+	queued := 0
 	if p.opts.Outbox != nil {
-		more, err := p.opts.Outbox(ctx, plans)
+		more, err := p.opts.Outbox.Enqueue(ctx, plans)
 		if err != nil {
 			return nil, -1, err
 		}
-		changes = append(changes, more...)
+		changes, queued = append(changes, more...), len(more)
 	}
 	rc, _ := ctx.Value(recorderKey{}).(Committer)
 	if rc != nil && !p.together {
@@ -439,6 +448,9 @@ func (p *Pipeline) Commit(ctx context.Context, plans []*Planned) ([]store.Result
 	}
 	if rc != nil {
 		rc.Committed()
+	}
+	if queued > 0 {
+		p.opts.Outbox.Committed()
 	}
 	return rs[:len(plans)], -1, nil
 }
