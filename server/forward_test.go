@@ -208,7 +208,7 @@ func TestForwardADX(t *testing.T) {
 			const dropped = `<dataValue dataElement="PLHIV_TB_1" GENDER="MLE" HIV_AGE="AGE15-24" value="10"/>`
 			changed := []byte(strings.Replace(string(body), dropped, "", 1))
 			r, s = c.postADX("", changed)
-			if r.status != http.StatusOK {
+			if r.status != http.StatusOK || s.Response.Status != "SUCCESS" {
 				t.Fatalf("correction: %d %s", r.status, r)
 			}
 			eventually(t, "the correction upstream", func() bool { return len(calls()) == 3 })
