@@ -44,10 +44,20 @@ func adxBenchMessage(i, groups int) []byte {
 func BenchmarkADXImport(b *testing.B) {
 	const groups, perGroup = 100, 27
 	for _, e := range benchEngines(b) {
-		for _, clients := range []int{1, 4} {
-			b.Run(fmt.Sprintf("%s/groups=%d/clients=%d", e.name, groups, clients), func(b *testing.B) {
+		for _, v := range []struct {
+			clients int
+			forward bool // one destination configured, its worker not run: the outbox's cost on the way in
+		}{{1, false}, {4, false}, {1, true}} {
+			clients, name := v.clients, fmt.Sprintf("%s/groups=%d/clients=%d", e.name, groups, v.clients)
+			opts := server.Options{BaseURL: "http://bench/fhir", Logger: testLogger(b)}
+			if v.forward {
+				name += "/forward=1"
+				opts.Forwarding = server.Forwarding{Destinations: []server.Destination{{Name: "up", Kind: server.KindADX, URL: "http://127.0.0.1:9"}}, MaxPending: 1 << 30}
+			}
+			b.Run(name, func(b *testing.B) {
 				st := e.open(b)
-				h, err := server.New(server.Options{Store: st, BaseURL: "http://bench/fhir", Logger: testLogger(b)})
+				opts.Store = st
+				h, err := server.New(opts)
 				if err != nil {
 					b.Fatal(err)
 				}

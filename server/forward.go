@@ -42,8 +42,8 @@ type forwardRecord struct {
 	Deleted     bool   `json:"deleted,omitempty"`
 	State       string `json:"state"`
 	Attempts    int    `json:"attempts"`
-	// NextAttempt is also Index.PeriodStart, the order workers take
-	// pending entries in.
+	// NextAttempt is also Index.PeriodStart while pending, the order
+	// workers take pending entries in.
 	NextAttempt time.Time `json:"nextAttempt"`
 	Enqueued    time.Time `json:"enqueued"`
 	LastAttempt time.Time `json:"lastAttempt,omitzero"`
@@ -58,9 +58,16 @@ type forwardRecord struct {
 
 func forwardID(dest, report string) string { return dest + "." + report }
 
+// index is the record's Index. Only a pending entry has a PeriodStart (its
+// next attempt): the workers walk the period index in that order, and
+// sent and dead entries, which are most of the outbox, are not in it to
+// be stepped over.
 func (r *forwardRecord) index() store.Index {
-	return store.Index{Status: r.State, PeriodStart: r.NextAttempt,
-		Tokens: []string{"destination=" + r.Destination, "report=" + r.Report}}
+	idx := store.Index{Status: r.State, Tokens: []string{"destination=" + r.Destination, "report=" + r.Report}}
+	if r.State == fwdPending {
+		idx.PeriodStart = r.NextAttempt
+	}
+	return idx
 }
 
 // forwarder owns the outbox: it enqueues forwards in the commit of the
@@ -326,6 +333,12 @@ type item struct {
 func (f *forwarder) sendDue(ctx context.Context, d *destination) (int, error) {
 	now := f.s.opts.Now().UTC()
 	q := f.query(fwdPending, d.Name, "")
+	for i := range q.Where {
+		// Only pending entries are in the period index (index): walking it
+		// by next attempt is the plan, not the entries of a state or of a
+		// destination, which may be nearly all of them.
+		q.Where[i].Broad = true
+	}
 	q.Where = append(q.Where, store.Clause{Any: []store.Cond{{Field: store.FieldPeriodStart, Op: store.OpLE, Time: now}}})
 	q.Count = f.cfg.Batch
 	page, err := f.s.opts.Store.Search(ctx, q)

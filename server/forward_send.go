@@ -65,35 +65,28 @@ func httpFailure(status int, err error) string {
 // decides that item (a 404 or 410 to a DELETE is success: nothing is left
 // to delete).
 func (f *forwarder) sendFHIR(ctx context.Context, d *destination, items []*item) {
-	type request struct {
-		Method string `json:"method"`
-		URL    string `json:"url"`
-	}
-	type entry struct {
-		FullURL  string          `json:"fullUrl,omitempty"`
-		Resource json.RawMessage `json:"resource,omitempty"`
-		Request  request         `json:"request"`
-	}
-	bundle := struct {
-		ResourceType string  `json:"resourceType"`
-		Type         string  `json:"type"`
-		Entry        []entry `json:"entry"`
-	}{ResourceType: "Bundle", Type: "batch"}
-	for _, it := range items {
-		rel := "MeasureReport/" + it.rec.Report
-		e := entry{Request: request{Method: http.MethodPut, URL: rel}}
-		if it.rec.Deleted {
-			e.Request.Method = http.MethodDelete
-		} else {
-			e.FullURL, e.Resource = d.URL+"/"+rel, it.report.Body
+	// Written by hand: json.Marshal would compact and check every stored
+	// body again, a third of the cost of a send.
+	var buf bytes.Buffer
+	buf.WriteString(`{"resourceType":"Bundle","type":"batch","entry":[`)
+	methods := make([]string, len(items))
+	for i, it := range items {
+		if i > 0 {
+			buf.WriteByte(',')
 		}
-		bundle.Entry = append(bundle.Entry, e)
+		rel := "MeasureReport/" + it.rec.Report
+		methods[i] = http.MethodPut
+		if it.rec.Deleted {
+			methods[i] = http.MethodDelete
+			fmt.Fprintf(&buf, `{"request":{"method":"DELETE","url":%q}}`, rel)
+			continue
+		}
+		fmt.Fprintf(&buf, `{"fullUrl":%q,"resource":`, d.URL+"/"+rel)
+		buf.Write(it.report.Body)
+		fmt.Fprintf(&buf, `,"request":{"method":"PUT","url":%q}}`, rel)
 	}
-	body, err := json.Marshal(bundle)
-	if err != nil {
-		failAll(items, 0, err.Error(), nil)
-		return
-	}
+	buf.WriteString(`]}`)
+	body := buf.Bytes()
 	status, answer, err := d.call(ctx, http.MethodPost, d.URL, "application/fhir+json", body)
 	if err != nil || status != http.StatusOK {
 		failAll(items, status, httpFailure(status, err), answer)
@@ -119,7 +112,7 @@ func (f *forwarder) sendFHIR(ctx context.Context, d *destination, items []*item)
 		case code >= 200 && code < 300, it.rec.Deleted && (code == http.StatusNotFound || code == http.StatusGone):
 			it.ok = true
 		default:
-			it.err = fmt.Sprintf("the destination answered %s to %s MeasureReport/%s", r.Status, bundle.Entry[i].Request.Method, it.rec.Report)
+			it.err = fmt.Sprintf("the destination answered %s to %s MeasureReport/%s", r.Status, methods[i], it.rec.Report)
 			it.refused = !retryable(code)
 		}
 	}
