@@ -388,12 +388,16 @@ func (f *forwarder) sendDue(ctx context.Context, d *destination) (int, error) {
 	return len(items), f.record(ctx, d, items)
 }
 
-// record writes the outcomes: one commit for the batch, or one per entry
-// when an entry changed meanwhile (a newer version was enqueued: it stays
-// pending, and goes next).
+// record writes the outcomes, and an AuditEvent for each forward that
+// ends (sent or dead; a failed attempt that will be retried is in the
+// entry, not audited, or a destination down for a day would write one
+// per pending forward per attempt): one commit for the batch, or one per entry when an entry changed meanwhile (a newer version
+// was enqueued: it stays pending, and goes next; the attempt at the older
+// one is then not audited, as its entry no longer says it was made).
 func (f *forwarder) record(ctx context.Context, d *destination, items []*item) error {
 	now := f.s.opts.Now().UTC()
 	changes := make([]store.Change, len(items))
+	audits := make([][]store.Change, len(items))
 	for i, it := range items {
 		rec := it.rec
 		rec.Attempts++
@@ -411,15 +415,23 @@ func (f *forwarder) record(ctx context.Context, d *destination, items []*item) e
 		entry := it.entry
 		changes[i] = store.Change{Type: forwardType, ID: entry.ID, IfMatch: entry.VersionID, Current: &entry, Index: rec.index(),
 			Render: func(int64, time.Time) ([]byte, error) { return json.Marshal(rec) }}
+		if rec.State != fwdPending {
+			audits[i] = []store.Change{f.s.forwardAudit(d, it, rec, now)}
+		}
 	}
-	if _, err := f.s.opts.Store.Write(ctx, changes); err == nil || !errors.Is(err, store.ErrVersionConflict) {
+	// Each entry's new state and its AuditEvent are one commit.
+	all := slices.Clone(changes)
+	for _, a := range audits {
+		all = append(all, a...)
+	}
+	if _, err := f.s.opts.Store.Write(ctx, all); err == nil || !errors.Is(err, store.ErrVersionConflict) {
 		if err == nil {
 			f.pending.Add(-int64(settled(changes)))
 		}
 		return err
 	}
-	for _, ch := range changes {
-		if _, err := f.s.opts.Store.Write(ctx, []store.Change{ch}); err != nil && !errors.Is(err, store.ErrVersionConflict) {
+	for i, ch := range changes {
+		if _, err := f.s.opts.Store.Write(ctx, append([]store.Change{ch}, audits[i]...)); err != nil && !errors.Is(err, store.ErrVersionConflict) {
 			return err
 		}
 	}

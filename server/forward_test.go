@@ -282,6 +282,15 @@ func TestForwardRetryDeadReplay(t *testing.T) {
 			if n := c.do("GET", "/$forward-outbox?state=dead&_summary=count", nil); !strings.Contains(string(n.body), `"valueInteger":0`) {
 				t.Errorf("dead after the replay: %s", n)
 			}
+			// The end of each forward is audited, its outcome as the
+			// destination's answer made it: dead, then sent once replayed
+			// (the retried attempts are in the entry only).
+			for outcome, want := range map[string]float64{"4": 0, "8": 1, "0": 1} {
+				a := c.do("GET", "/AuditEvent?subtype=forward&agent=national&entity=MeasureReport/"+id+"&outcome="+outcome, nil).json(t)
+				if a["total"] != want {
+					t.Errorf("forward AuditEvents with outcome %s: %v, want %v", outcome, a["total"], want)
+				}
+			}
 		})
 	}
 }

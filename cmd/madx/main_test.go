@@ -222,7 +222,7 @@ func TestKillNineKeepsAcknowledgedWrites(t *testing.T) {
 		return startBinary(t, bin, "--data-dir", dir, "--load", filepath.Join("..", "..", "testdata", "madx", "definitions"))
 	}
 	cmd, base := start()
-	acked := writeUntilKilled(t, cmd, base)
+	acked := writeUntilKilled(t, cmd, base, 1, 1500*time.Millisecond)
 	cmd, base = start()
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
 	for id, etag := range acked {
@@ -266,9 +266,11 @@ func startBinary(t *testing.T, bin string, args ...string) (*exec.Cmd, string) {
 	return nil, ""
 }
 
-// writeUntilKilled PUTs reports from 4 writers to base, SIGKILLs cmd
-// after 1.5 s, and returns the acknowledged ids with their ETags.
-func writeUntilKilled(t *testing.T, cmd *exec.Cmd, base string) map[string]string {
+// writeUntilKilled sends reports from 4 writers to base, SIGKILLs cmd
+// after d, and returns the acknowledged ids with their ETags. Each
+// writer PUTs one report at a time (per 1), or POSTs collection Bundles of
+// per reports (their ETags are not kept).
+func writeUntilKilled(t *testing.T, cmd *exec.Cmd, base string, per int, d time.Duration) map[string]string {
 	t.Helper()
 	template := string(projectFile(t, "testdata/madx/reports/MeasureReport-mADX-MeasureReport-example-literal-subject.json"))
 	acked := map[string]string{} // id -> ETag
@@ -285,29 +287,44 @@ func writeUntilKilled(t *testing.T, cmd *exec.Cmd, base string) map[string]strin
 					return
 				default:
 				}
-				id := fmt.Sprintf("k%d-%d", w, i)
-				body := strings.Replace(template, `"id": "mADX-MeasureReport-example-literal-subject"`, fmt.Sprintf(`"id": %q`, id), 1)
-				month := time.Date(1900+i/12, time.Month(1+i%12), 1, 0, 0, 0, 0, time.UTC)
-				body = strings.Replace(body, `"period": {"start":"2025-01-01","end":"2025-01-31"}`,
-					fmt.Sprintf(`"period": {"start":%q,"end":%q}`, month.Format("2006-01-02"), month.AddDate(0, 1, -1).Format("2006-01-02")), 1)
-				body = strings.Replace(body, `"reference":"Location/HealthPost1"`, fmt.Sprintf(`"reference":"Location/HealthPost%d"`, 1+w%3), -1)
-				req, _ := http.NewRequest("PUT", base+"/MeasureReport/"+id, strings.NewReader(body))
+				var ids, bodies []string
+				for j := range per {
+					n := i*per + j
+					id := fmt.Sprintf("k%d-%d", w, n)
+					body := strings.Replace(template, `"id": "mADX-MeasureReport-example-literal-subject"`, fmt.Sprintf(`"id": %q`, id), 1)
+					month := time.Date(1900+n/12, time.Month(1+n%12), 1, 0, 0, 0, 0, time.UTC)
+					body = strings.Replace(body, `"period": {"start":"2025-01-01","end":"2025-01-31"}`,
+						fmt.Sprintf(`"period": {"start":%q,"end":%q}`, month.Format("2006-01-02"), month.AddDate(0, 1, -1).Format("2006-01-02")), 1)
+					body = strings.Replace(body, `"reference":"Location/HealthPost1"`, fmt.Sprintf(`"reference":"Location/HealthPost%d"`, 1+w%3), -1)
+					ids, bodies = append(ids, id), append(bodies, body)
+				}
+				method, url, body, ok := "PUT", base+"/MeasureReport/"+ids[0], bodies[0], http.StatusCreated
+				if per > 1 {
+					method, url, ok = "POST", base, http.StatusOK
+					body = `{"resourceType":"Bundle","type":"collection","entry":[{"resource":` + strings.Join(bodies, `},{"resource":`) + `}]}`
+				}
+				req, _ := http.NewRequest(method, url, strings.NewReader(body))
 				req.Header.Set("Content-Type", "application/fhir+json")
+				if per > 1 {
+					req.Header.Set("Prefer", "return=minimal")
+				}
 				resp, err := http.DefaultClient.Do(req)
 				if err != nil {
 					return // the server died
 				}
 				io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
-				if resp.StatusCode == http.StatusCreated {
+				if resp.StatusCode == ok {
 					mu.Lock()
-					acked[id] = resp.Header.Get("ETag")
+					for _, id := range ids {
+						acked[id] = resp.Header.Get("ETag")
+					}
 					mu.Unlock()
 				}
 			}
 		}()
 	}
-	time.Sleep(1500 * time.Millisecond)
+	time.Sleep(d)
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
