@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -419,5 +420,65 @@ func TestParseDestination(t *testing.T) {
 		if _, err := server.ParseDestination(spec); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want an error saying %q", spec, err, want)
 		}
+	}
+}
+
+// dhis2Double is a test double for DHIS2's /api/dataValueSets, for the
+// answers madx cannot give: it refuses, with 409 and an ImportSummary in
+// DHIS2's words, any message holding a group for refusedPeriod, and
+// imports every other one.
+func dhis2Double(t *testing.T, refusedPeriod string) string {
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		n := strings.Count(string(b), "<dataValue ")
+		w.Header().Set("Content-Type", "application/json")
+		if strings.Contains(string(b), `period="`+refusedPeriod+`"`) {
+			w.WriteHeader(http.StatusConflict)
+			fmt.Fprintf(w, `{"httpStatus":"Conflict","httpStatusCode":409,"status":"ERROR","message":"One more conflicts encountered, please check import summary.",`+
+				`"response":{"responseType":"ImportSummary","status":"ERROR","importOptions":{"idSchemes":{},"dryRun":false,"atomicMode":"ALL"},`+
+				`"importCount":{"imported":0,"updated":0,"ignored":%d,"deleted":0},"conflicts":[{"object":"VCCT_0","objects":{"dataElement":"VCCT_0"},`+
+				`"value":"Period: 2015-07 is after latest open future period: 202412 for data element: VCCT_0","errorCode":"E7641","property":"period"}],"dataSetComplete":"false"}}`, n)
+			return
+		}
+		fmt.Fprintf(w, `{"httpStatus":"OK","httpStatusCode":200,"status":"OK","message":"Import was successful.","response":{"responseType":"ImportSummary","status":"SUCCESS",`+
+			`"importCount":{"imported":%d,"updated":0,"ignored":0,"deleted":0},"conflicts":[],"dataSetComplete":"false"}}`, n)
+	}))
+	t.Cleanup(ts.Close)
+	return ts.URL
+}
+
+// TestForwardADXConflict: DHIS2 refusing a message (409, atomicMode=ALL)
+// is narrowed down to the report it refused, which goes dead-letter with
+// DHIS2's ImportSummary kept; the reports sent with it are sent.
+func TestForwardADXConflict(t *testing.T) {
+	c := newClient(t, openSQLite(t), forwardingTo(server.Destination{Name: "dhis2", Kind: server.KindADX, URL: dhis2Double(t, "2015-07-01/P1M")}))
+	c.loadADXDefinitions()
+	body := string(testdata(t, "adx/dhis2-adx-example.xml"))
+	start, end := strings.Index(body, "<group "), strings.Index(body, "</group>")+len("</group>")
+	group := body[start:end]
+	var groups []string
+	for _, p := range []string{"2015-06-01/P1M", "2015-07-01/P1M", "2015-08-01/P1M", "2015-09-01/P1M"} {
+		groups = append(groups, strings.Replace(group, "2015-06-01/P1M", p, 1))
+	}
+	// One message, one commit: the four forwards go in one batch.
+	r, s := c.postADX("", []byte(body[:start]+strings.Join(groups, "")+body[end:]))
+	wantCounts(t, r, s, http.StatusOK, "SUCCESS", 80, 0, 0, 0)
+	c.startForwarding(t)
+	eventually(t, "the outbox drained", func() bool {
+		return strings.Contains(string(c.do("GET", "/$forward-outbox?state=pending&_summary=count", nil).body), `"valueInteger":0`)
+	})
+	dead := c.do("GET", "/$forward-outbox?state=dead", nil)
+	p := forwardParts(t, dead, "dhis2")
+	if !strings.Contains(string(dead.body), `"name":"total","valueInteger":1`) || p["status"] != "409" || p["attempts"] != "1" ||
+		!strings.Contains(p["response"], "E7641") || !strings.Contains(p["error"], "latest open future period") {
+		t.Errorf("dead-letter: %v\n%s", p, dead)
+	}
+	m := c.do("GET", "/MeasureReport?period=2015-07", nil).json(t)
+	july := m["entry"].([]any)[0].(map[string]any)["resource"].(map[string]any)["id"].(string)
+	if p["report"] != "MeasureReport/"+july+"/_history/1" {
+		t.Errorf("the dead forward is %s, want July's report %s", p["report"], july)
+	}
+	if sent := c.do("GET", "/$forward-outbox?state=sent&_summary=count", nil); !strings.Contains(string(sent.body), `"valueInteger":3`) {
+		t.Errorf("sent: %s", sent)
 	}
 }
