@@ -102,6 +102,23 @@ func (c *client) forwardState(tb testing.TB, id, dest string) map[string]string 
 	return forwardParts(tb, c.do("GET", "/MeasureReport/"+id+"/$forward-status", nil), dest)
 }
 
+// awaitState waits until the report's forward to dest is in state, and
+// returns its status.
+func (c *client) awaitState(tb testing.TB, id, dest, state string) map[string]string {
+	tb.Helper()
+	eventually(tb, dest+" "+state, func() bool { return c.forwardState(tb, id, dest)["state"] == state })
+	return c.forwardState(tb, id, dest)
+}
+
+// sendExample imports the DHIS2 example (one report of 20 values) and
+// returns the id of the report stored.
+func (c *client) sendExample(tb testing.TB, headers ...string) string {
+	tb.Helper()
+	r, s := c.postADX("", testdata(tb, "adx/dhis2-adx-example.xml"), headers...)
+	wantCounts(tb, r, s, http.StatusOK, "SUCCESS", 20, 0, 0, 0)
+	return c.reportID(tb, headers...)
+}
+
 // TestForwardFHIR: a report accepted on either engine reaches another
 // Content Consumer by PUT under the same id; a correction sends its new
 // version, a deletion a DELETE.
@@ -122,8 +139,7 @@ func TestForwardFHIR(t *testing.T) {
 			if got := up.do("GET", "/MeasureReport/"+id, nil); !strings.Contains(string(got.body), `"count":128`) {
 				t.Errorf("upstream report: %s", got)
 			}
-			eventually(t, "sent", func() bool { return c.forwardState(t, id, "national")["state"] == "sent" })
-			st := c.forwardState(t, id, "national")
+			st := c.awaitState(t, id, "national", "sent")
 			if st["status"] != "201" || st["attempts"] != "1" || st["report"] != "MeasureReport/"+id+"/_history/1" {
 				t.Errorf("forward status: %v", st)
 			}
@@ -139,8 +155,7 @@ func TestForwardFHIR(t *testing.T) {
 				t.Fatalf("delete: %d %s", r.status, r)
 			}
 			eventually(t, "the deletion upstream", func() bool { return up.do("GET", "/MeasureReport/"+id, nil).status == http.StatusGone })
-			eventually(t, "sent", func() bool { return c.forwardState(t, id, "national")["state"] == "sent" })
-			if st := c.forwardState(t, id, "national"); st["state"] != "sent" || st["operation"] != "delete" {
+			if st := c.awaitState(t, id, "national", "sent"); st["operation"] != "delete" {
 				t.Errorf("forward status after the deletion: %v", st)
 			}
 		})
@@ -200,8 +215,7 @@ func TestForwardADX(t *testing.T) {
 				// 20 strata and the 5 population counts
 				t.Fatalf("calls upstream: %+v", got)
 			}
-			eventually(t, "sent", func() bool { return c.forwardState(t, id, "dhis2")["state"] == "sent" })
-			if st := c.forwardState(t, id, "dhis2"); !strings.Contains(st["response"], `"imported":25`) {
+			if st := c.awaitState(t, id, "dhis2", "sent"); !strings.Contains(st["response"], `"imported":25`) {
 				t.Errorf("forward status: %v", st)
 			}
 
@@ -259,12 +273,8 @@ func TestForwardRetryDeadReplay(t *testing.T) {
 			c := newClient(t, e.open(t), forwardingTo(server.Destination{Name: "national", Kind: server.KindFHIR, URL: ts.URL + "/down", MaxAttempts: 3}))
 			c.loadADXDefinitions()
 			c.startForwarding(t)
-			r, s := c.postADX("", testdata(t, "adx/dhis2-adx-example.xml"))
-			wantCounts(t, r, s, http.StatusOK, "SUCCESS", 20, 0, 0, 0)
-			id := c.reportID(t)
-
-			eventually(t, "dead-letter", func() bool { return c.forwardState(t, id, "national")["state"] == "dead" })
-			st := c.forwardState(t, id, "national")
+			id := c.sendExample(t)
+			st := c.awaitState(t, id, "national", "dead")
 			if st["attempts"] != "3" || st["status"] != "503" || tries.Load() != 3 || !strings.Contains(st["error"], "503") {
 				t.Errorf("dead forward: %v after %d tries", st, tries.Load())
 			}
@@ -279,7 +289,7 @@ func TestForwardRetryDeadReplay(t *testing.T) {
 				t.Fatalf("replay: %d %s", replay.status, replay)
 			}
 			eventually(t, "the replayed forward upstream", func() bool { return up.do("GET", "/MeasureReport/"+id, nil).status == http.StatusOK })
-			eventually(t, "sent", func() bool { return c.forwardState(t, id, "national")["state"] == "sent" })
+			c.awaitState(t, id, "national", "sent")
 			if n := c.do("GET", "/$forward-outbox?state=dead&_summary=count", nil); !strings.Contains(string(n.body), `"valueInteger":0`) {
 				t.Errorf("dead after the replay: %s", n)
 			}
@@ -304,11 +314,8 @@ func TestForwardRefusedIsDeadAtOnce(t *testing.T) {
 	c := newClient(t, openSQLite(t), forwardingTo(server.Destination{Name: "national", Kind: server.KindFHIR, URL: up.base}))
 	c.loadADXDefinitions()
 	c.startForwarding(t)
-	r, s := c.postADX("", testdata(t, "adx/dhis2-adx-example.xml"))
-	wantCounts(t, r, s, http.StatusOK, "SUCCESS", 20, 0, 0, 0)
-	id := c.reportID(t)
-	eventually(t, "dead-letter", func() bool { return c.forwardState(t, id, "national")["state"] == "dead" })
-	st := c.forwardState(t, id, "national")
+	id := c.sendExample(t)
+	st := c.awaitState(t, id, "national", "dead")
 	if st["attempts"] != "1" || st["status"] != "422" || !strings.Contains(st["response"], "OperationOutcome") {
 		t.Errorf("refused forward: %v", st)
 	}
@@ -360,9 +367,7 @@ func TestForwardOperationRights(t *testing.T) {
 	})
 	admin := []string{"Authorization", "Bearer " + k.admin()}
 	c.loadADXDefinitions(admin...)
-	r, s := c.postADX("", testdata(t, "adx/dhis2-adx-example.xml"), admin...)
-	wantCounts(t, r, s, http.StatusOK, "SUCCESS", 20, 0, 0, 0)
-	id := c.reportID(t, admin...)
+	id := c.sendExample(t, admin...)
 	bearer := func(sub, scope string, subjects ...string) []string {
 		return []string{"Authorization", "Bearer " + k.token(k.claims(sub, scope, subjects...))}
 	}
